@@ -1,0 +1,26 @@
+"""kvctl entry point: the click group and the registration of every command module."""
+
+from __future__ import annotations
+
+import click
+
+from kvstore import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kvctl")
+def cli() -> None:
+    """kvctl: talk to a kvstore cluster, run benchmarks and check histories."""
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing here keeps the group the
+    # one place that knows them all.
+    from cli import check_cmd
+
+    cli.add_command(check_cmd.check)
+
+
+def main() -> None:
+    _register()
+    cli()

@@ -1,0 +1,448 @@
+"""RaftCore: the sans-IO Raft state machine of one group member.
+
+No clock, no sockets, no disk, no asyncio: inputs are `tick()`, `step(msg)`
+and local requests (propose, read_index, transfer_leader, conf changes);
+output is `ready()`. Randomness comes only from the injected `random.Random`,
+so the same seed and inputs give the same outputs.
+
+This module holds what is common to every role: the term rules of `step`,
+role transitions, elections, timers, sending, and the Ready/advance
+hand-shake. The per-role step functions live in leader.py, candidate.py and
+follower.py (as etcd-io/raft's stepLeader/stepCandidate/stepFollower).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kvstore.raft import candidate, follower, leader
+from kvstore.raft.codec import DecodeError, decode_conf_change, encode_conf_change
+from kvstore.raft.config import Config, ReadOnlyOption
+from kvstore.raft.errors import NotLeaderError, ProposalDropped
+from kvstore.raft.log import RaftLog
+from kvstore.raft.progress import Progress
+from kvstore.raft.quorum import VoteResult
+from kvstore.raft.read_only import ReadOnly
+from kvstore.raft.storage import Storage
+from kvstore.raft.tracker import ProgressTracker, TrackerConfig, apply_conf_change
+from kvstore.raft.types import (
+    LOCAL_MESSAGES,
+    NONE,
+    ConfChange,
+    ConfState,
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    MessageType,
+    ReadState,
+    Ready,
+    SoftState,
+    StateRole,
+)
+
+CAMPAIGN_TRANSFER = b"transfer"
+_MT = MessageType
+_VOTE_TYPES = (_MT.VOTE, _MT.PRE_VOTE)
+
+
+@dataclass(slots=True)
+class Status:
+    id: int
+    term: int
+    vote: int
+    commit: int
+    applied: int
+    last_index: int
+    role: StateRole
+    leader_id: int
+    progress: dict[int, str] = field(default_factory=dict)
+
+
+class RaftCore:
+    def __init__(self, config: Config, storage: Storage, rng: random.Random) -> None:
+        config.validate()
+        self.id = config.id
+        self.cfg = config
+        self.rng = rng
+        self.log = RaftLog(storage, config.max_committed_size_per_ready)
+        self.trk = ProgressTracker(config.max_inflight_msgs)
+        self.term = 0
+        self.vote = NONE
+        self.leader_id = NONE
+        self.role = StateRole.FOLLOWER
+        self.msgs: list[Message] = []
+        self.read_states: list[ReadState] = []
+        self.read_only = ReadOnly()
+        self.pending_read_index: list[Message] = []
+        self.pending_conf_index = 0
+        self.uncommitted_size = 0
+        self.lead_transferee = NONE
+        self.lease_revoked = False
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_election_timeout = config.election_ticks
+        # Total ticks since this core was created: the leader's lease clock, and
+        # the boot fence that keeps a restarted node from voting inside a lease.
+        self.ticks = 1
+        self._step_role: Callable[[RaftCore, Message], None] = follower.step
+
+        hs, cs = storage.initial_state()
+        self.trk.set_config(TrackerConfig.from_conf_state(cs), self.log.last_index() + 1)
+        if hs.term or hs.vote or hs.commit:
+            self._load_hard_state(hs)
+        if config.applied > 0:
+            self.log.applied_to(config.applied)
+        self.become_follower(self.term, NONE)
+        self._prev_soft = self.soft_state()
+        self._prev_hard = self.hard_state()
+
+    def _load_hard_state(self, hs: HardState) -> None:
+        if not self.log.committed <= hs.commit <= self.log.last_index():
+            hs.commit = min(max(hs.commit, self.log.committed), self.log.last_index())
+        self.log.committed = hs.commit
+        self.term = hs.term
+        self.vote = hs.vote
+
+    # --- observers ---------------------------------------------------------
+    @property
+    def commit_index(self) -> int:
+        return self.log.committed
+
+    @property
+    def applied_index(self) -> int:
+        return self.log.applied
+
+    @property
+    def last_index(self) -> int:
+        return self.log.last_index()
+
+    def soft_state(self) -> SoftState:
+        return SoftState(self.leader_id, self.role)
+
+    def hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.committed)
+
+    def conf_state(self) -> ConfState:
+        return self.trk.config.to_conf_state()
+
+    def promotable(self) -> bool:
+        pr = self.trk.progress.get(self.id)
+        return pr is not None and not pr.is_learner and not self.log.unstable.snapshot
+
+    def status(self) -> Status:
+        prog = ({nid: pr.describe() for nid, pr in sorted(self.trk.progress.items())}
+                if self.role == StateRole.LEADER else {})
+        return Status(self.id, self.term, self.vote, self.log.committed, self.log.applied,
+                      self.log.last_index(), self.role, self.leader_id, prog)
+
+    # --- role transitions --------------------------------------------------
+    def _reset(self, term: int) -> None:
+        if self.term != term:
+            self.term = term
+            self.vote = NONE
+        self.leader_id = NONE
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_election_timeout = (
+            self.cfg.election_ticks + self.rng.randrange(self.cfg.election_ticks))
+        self.lead_transferee = NONE
+        self.lease_revoked = False
+        self.trk.reset_votes()
+        last = self.log.last_index()
+        for nid, pr in self.trk.progress.items():
+            fresh = Progress(last + 1, self.cfg.max_inflight_msgs, pr.is_learner)
+            if nid == self.id:
+                fresh.match = last
+            self.trk.progress[nid] = fresh
+        self.pending_conf_index = 0
+        self.uncommitted_size = 0
+        self.read_only = ReadOnly()
+        self.pending_read_index = []
+
+    def become_follower(self, term: int, lead: int) -> None:
+        self._reset(term)
+        self._step_role = follower.step
+        self.leader_id = lead
+        self.role = StateRole.FOLLOWER
+
+    def become_candidate(self) -> None:
+        self._reset(self.term + 1)
+        self._step_role = candidate.step
+        self.vote = self.id
+        self.role = StateRole.CANDIDATE
+
+    def become_pre_candidate(self) -> None:
+        # A pre-candidate changes neither term nor vote (Raft thesis §9.6).
+        self._step_role = candidate.step
+        self.trk.reset_votes()
+        self.leader_id = NONE
+        self.role = StateRole.PRE_CANDIDATE
+
+    def become_leader(self) -> None:
+        self._reset(self.term)
+        self._step_role = leader.step
+        self.leader_id = self.id
+        self.role = StateRole.LEADER
+        self.trk.progress[self.id].become_replicate()
+        # Conf changes in the uncommitted tail are unknown; be conservative.
+        self.pending_conf_index = self.log.last_index()
+        # An empty entry of the new term lets earlier entries commit (§5.4.2, §8).
+        leader.append_entries(self, [Entry(self.term, 0)])
+
+    # --- elections ---------------------------------------------------------
+    def hup(self, transfer: bool = False) -> None:
+        if self.role == StateRole.LEADER or not self.promotable():
+            return
+        if self._has_unapplied_conf_change():
+            return
+        if self.cfg.pre_vote and not transfer:
+            self.campaign_pre_vote()
+        else:
+            self.campaign_vote(transfer)
+
+    def _has_unapplied_conf_change(self) -> bool:
+        if self.log.committed <= self.log.applied:
+            return False
+        try:
+            ents = self.log.slice(self.log.applied + 1, self.log.committed + 1, None)
+        except Exception:  # compacted under us: a snapshot is pending; be conservative
+            return True
+        return any(e.type == EntryType.CONF_CHANGE for e in ents)
+
+    def campaign_pre_vote(self) -> None:
+        self.become_pre_candidate()
+        self._request_votes(_MT.PRE_VOTE, self.term + 1, b"")
+
+    def campaign_vote(self, transfer: bool) -> None:
+        self.become_candidate()
+        self._request_votes(_MT.VOTE, self.term, CAMPAIGN_TRANSFER if transfer else b"")
+
+    def _request_votes(self, typ: MessageType, term: int, ctx: bytes) -> None:
+        resp = _MT.PRE_VOTE_RESP if typ == _MT.PRE_VOTE else _MT.VOTE_RESP
+        if self.poll(self.id, resp, True) == VoteResult.WON:
+            self.on_vote_won()
+            return
+        last, last_term = self.log.last_index(), self.log.last_term()
+        for nid in self.trk.config.voter_ids():
+            if nid != self.id:
+                self.send(Message(typ, to=nid, term=term, index=last, log_term=last_term,
+                                  context=ctx))
+
+    def poll(self, nid: int, typ: MessageType, granted: bool) -> VoteResult:
+        self.trk.record_vote(nid, granted)
+        return self.trk.tally()
+
+    def on_vote_won(self) -> None:
+        if self.role == StateRole.PRE_CANDIDATE:
+            self.campaign_vote(False)
+        else:
+            self.become_leader()
+            leader.bcast_append(self)
+
+    # --- inputs ------------------------------------------------------------
+    def tick(self) -> None:
+        self.ticks += 1
+        if self.role == StateRole.LEADER:
+            leader.tick(self)
+        else:
+            self.election_elapsed += 1
+            if self.promotable() and self.election_elapsed >= self.randomized_election_timeout:
+                self.election_elapsed = 0
+                self.hup()
+
+    def campaign(self) -> None:
+        self.hup()
+
+    def step(self, m: Message) -> None:
+        """Feed a message from a peer. Never raises; invalid or stale input is dropped."""
+        if m.type in LOCAL_MESSAGES or m.frm == NONE or m.frm == self.id:
+            return
+        if m.term > self.term:
+            if not self._accept_higher_term(m):
+                return
+        elif m.term < self.term:
+            self._on_lower_term(m)
+            return
+        if m.type in _VOTE_TYPES:
+            self._handle_vote_request(m)
+        else:
+            self._step_role(self, m)
+
+    def _accept_higher_term(self, m: Message) -> bool:
+        if m.type in _VOTE_TYPES:
+            force = m.context == CAMPAIGN_TRANSFER
+            if not force and self._in_lease():
+                return False  # CheckQuorum: ignore disruptive candidates
+        if m.type == _MT.PRE_VOTE or (m.type == _MT.PRE_VOTE_RESP and not m.reject):
+            return True  # pre-votes never change our term
+        lead = m.frm if m.type in (_MT.APPEND, _MT.HEARTBEAT, _MT.SNAPSHOT) else NONE
+        self.become_follower(m.term, lead)
+        return True
+
+    def _in_lease(self) -> bool:
+        if not self.cfg.check_quorum:
+            return False
+        if self.ticks <= self.cfg.election_ticks:
+            return True  # just (re)started: a leader may hold a lease we acknowledged
+        return self.leader_id != NONE and self.election_elapsed < self.cfg.election_ticks
+
+    def _on_lower_term(self, m: Message) -> None:
+        if (self.cfg.check_quorum or self.cfg.pre_vote) and m.type in (_MT.HEARTBEAT, _MT.APPEND):
+            # A stale leader (e.g. after a partition) learns our term and steps down.
+            self.send(Message(_MT.APPEND_RESP, to=m.frm))
+        elif m.type == _MT.PRE_VOTE:
+            self.send(Message(_MT.PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
+
+    def _handle_vote_request(self, m: Message) -> None:
+        resp = _MT.PRE_VOTE_RESP if m.type == _MT.PRE_VOTE else _MT.VOTE_RESP
+        can_vote = (self.vote == m.frm
+                    or (self.vote == NONE and self.leader_id == NONE)
+                    or (m.type == _MT.PRE_VOTE and m.term > self.term))
+        if can_vote and self.log.is_up_to_date(m.index, m.log_term):
+            # Answer with the candidate's term so a pre-vote grant is recognised.
+            self.send(Message(resp, to=m.frm, term=m.term))
+            if m.type == _MT.VOTE:
+                self.election_elapsed = 0
+                self.vote = m.frm
+        else:
+            self.send(Message(resp, to=m.frm, term=self.term, reject=True))
+
+    def send(self, m: Message) -> None:
+        m.frm = self.id
+        if m.type not in (_MT.VOTE, _MT.PRE_VOTE, _MT.VOTE_RESP, _MT.PRE_VOTE_RESP):
+            m.term = self.term
+        self.msgs.append(m)
+
+    # --- local requests ----------------------------------------------------
+    def propose(self, data: bytes) -> int:
+        return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
+
+    def propose_conf_change(self, cc: ConfChange) -> int:
+        if self.role == StateRole.LEADER:
+            if self.pending_conf_index > self.log.applied:
+                raise ProposalDropped("a configuration change is still pending")
+            if apply_conf_change(self.trk.config, cc) is None:
+                raise ProposalDropped("invalid configuration change for the current config")
+        index = self._propose(Entry(self.term, 0, EntryType.CONF_CHANGE, encode_conf_change(cc)))
+        self.pending_conf_index = index
+        return index
+
+    def _propose(self, e: Entry) -> int:
+        if self.role != StateRole.LEADER:
+            raise NotLeaderError(self.leader_id)
+        if self.lead_transferee != NONE:
+            raise ProposalDropped("leadership transfer in progress")
+        if self.id not in self.trk.progress:
+            raise ProposalDropped("this node was removed from the group")
+        limit = self.cfg.max_uncommitted_entries_size
+        if limit and self.uncommitted_size and self.uncommitted_size + len(e.data) > limit:
+            raise ProposalDropped("too many uncommitted entries")
+        self.uncommitted_size += len(e.data)
+        leader.append_entries(self, [e])
+        leader.bcast_append(self)
+        return e.index
+
+    def read_index(self, ctx: bytes) -> None:
+        m = Message(_MT.READ_INDEX, frm=self.id, term=self.term, context=ctx)
+        if self.role == StateRole.LEADER:
+            leader.handle_read_index(self, m)
+        elif self.leader_id == NONE:
+            raise ProposalDropped("no leader to serve a read index")
+        else:
+            m.to = self.leader_id
+            self.send(m)
+
+    def lease_read_index(self) -> int | None:
+        return leader.lease_read_index(self)
+
+    def transfer_leader(self, to: int) -> None:
+        m = Message(_MT.TRANSFER_LEADER, frm=self.id, term=self.term, index=to)
+        if self.role == StateRole.LEADER:
+            leader.handle_transfer(self, m)
+        elif self.leader_id != NONE:
+            m.to = self.leader_id
+            self.send(m)
+
+    def report_unreachable(self, nid: int) -> None:
+        if self.role == StateRole.LEADER:
+            leader.on_unreachable(self, nid)
+
+    def report_snapshot(self, nid: int, ok: bool) -> None:
+        if self.role == StateRole.LEADER:
+            leader.on_snapshot_status(self, nid, ok)
+
+    def apply_conf_change(self, cc: ConfChange) -> ConfState:
+        """Called by the host after applying a committed CONF_CHANGE entry."""
+        new = apply_conf_change(self.trk.config, cc)
+        if new is not None:
+            self.trk.set_config(new, self.log.last_index() + 1)
+            if self.role == StateRole.LEADER:
+                leader.on_config_changed(self)
+        return self.conf_state()
+
+    # --- Ready -------------------------------------------------------------
+    def has_ready(self) -> bool:
+        return bool(
+            self.msgs or self.read_states or self.log.unstable.entries
+            or self.log.unstable.snapshot is not None
+            or self.log.has_next_committed_entries()
+            or self.soft_state() != self._prev_soft or self.hard_state() != self._prev_hard
+        )
+
+    def ready(self) -> Ready:
+        rd = Ready(
+            entries=self.log.unstable_entries(),
+            snapshot=self.log.unstable.snapshot,
+            committed_entries=self.log.next_committed_entries(),
+            messages=self.msgs,
+            read_states=self.read_states,
+        )
+        ss = self.soft_state()
+        if ss != self._prev_soft:
+            rd.soft_state = ss
+        hs = self.hard_state()
+        if hs != self._prev_hard:
+            rd.hard_state = hs
+        self.msgs = []
+        self.read_states = []
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._prev_soft = rd.soft_state
+        if rd.hard_state is not None:
+            self._prev_hard = rd.hard_state
+        if rd.snapshot is not None:
+            self.log.stable_snap_to(rd.snapshot.meta.index)
+            self.log.applied = max(self.log.applied, rd.snapshot.meta.index)
+        if rd.entries:
+            last = rd.entries[-1]
+            self.log.stable_to(last.index, last.term)
+        if rd.committed_entries:
+            self.log.applied_to(rd.committed_entries[-1].index)
+            if self.role == StateRole.LEADER:
+                done = sum(len(e.data) for e in rd.committed_entries)
+                self.uncommitted_size = max(0, self.uncommitted_size - done)
+                leader.maybe_auto_leave_joint(self)
+
+    def decode_conf_change(self, e: Entry) -> ConfChange | None:
+        """Helper for hosts: the ConfChange in a CONF_CHANGE entry, or None if malformed."""
+        try:
+            return decode_conf_change(e.data)
+        except DecodeError:
+            return None
+
+    def _may_commit_at(self, index: int) -> bool:
+        """Raft §5.4.2: a leader commits by counting replicas only entries of its own term.
+
+        Test-only subclasses override this to break the rule on purpose."""
+        return self.log.term_or_none(index) == self.term
+
+    def lease_ticks(self) -> int:
+        return self.cfg.election_ticks - self.cfg.max_clock_drift_ticks
+
+    def is_lease_option(self) -> bool:
+        return self.cfg.read_only_option == ReadOnlyOption.LEASE_BASED

@@ -1,0 +1,1 @@
+"""kvstore-node: configuration, process lifecycle, gRPC services and the multi-raft host loop."""
