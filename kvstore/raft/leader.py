@@ -187,6 +187,10 @@ def _on_heartbeat_resp(core: RaftCore, m: Message) -> None:
         return
     pr.recent_active = True
     pr.msg_app_flow_paused = False
+    if pr.state == ProgressState.REPLICATE and pr.inflights.full():
+        # Appends in the window may have been lost: let one more through, so a
+        # rejection (and repair) can happen without waiting for the transport.
+        pr.inflights.free_first_one()
     if m.index > pr.lease_tick:
         pr.lease_tick = m.index
     if pr.match < core.log.last_index() or pr.state == ProgressState.PROBE:

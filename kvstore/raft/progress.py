@@ -44,6 +44,10 @@ class Inflights:
         if i:
             del buf[:i]
 
+    def free_first_one(self) -> None:
+        if self._buf:
+            del self._buf[0]
+
     def full(self) -> bool:
         return len(self._buf) >= self.capacity
 

@@ -33,9 +33,11 @@ class Node:
 
 
 class Network:
-    def __init__(self, ids: list[int], seed: int = 0, aged: bool = True, **cfg: object) -> None:
+    def __init__(self, ids: list[int], seed: int = 0, aged: bool = True,
+                 core_cls: type[RaftCore] = RaftCore, **cfg: object) -> None:
         """`aged`: start nodes past their boot vote fence, as if up for a while."""
         self.ids = ids
+        self.core_cls = core_cls
         self.aged = aged
         self.seed = seed
         self.cfg = cfg
@@ -47,7 +49,7 @@ class Network:
 
     def _new_node(self, nid: int, storage: MemoryStorage, applied: int = 0) -> Node:
         cfg = Config(id=nid, applied=applied, **self.cfg)  # type: ignore[arg-type]
-        core = RaftCore(cfg, storage, random.Random(self.seed * 1000 + nid))
+        core = self.core_cls(cfg, storage, random.Random(self.seed * 1000 + nid))
         if self.aged:
             core.ticks = cfg.election_ticks + 1
         return Node(core, storage)
@@ -131,10 +133,21 @@ class Network:
         applied = len(n.applied) and n.applied[-1].index
         self.queue = [m for m in self.queue if m.to != nid and m.frm != nid]
         self.nodes[nid] = Node(
-            RaftCore(Config(id=nid, applied=applied, **self.cfg),  # type: ignore[arg-type]
+            self.core_cls(Config(id=nid, applied=applied, **self.cfg),  # type: ignore[arg-type]
                      n.storage, random.Random(self.seed * 1000 + nid + 7)),
             n.storage, n.applied,
         )
+
+    def load(self, nid: int, terms: list[int], term: int) -> None:
+        """Replace nid's persisted log with entries of `terms` and restart it at `term`."""
+        from kvstore.raft import HardState
+
+        st = self.nodes[nid].storage
+        st.append([Entry(t, i + 1, data=b"e%d@t%d" % (i + 1, t)) for i, t in enumerate(terms)])
+        st.set_hard_state(HardState(term=term))
+        self.nodes[nid].applied = []
+        self.crash_restart(nid)
+        self.nodes[nid].core.ticks = self.nodes[nid].core.cfg.election_ticks + 1
 
     def leader(self) -> int:
         leaders = [nid for nid, n in self.nodes.items() if n.core.role == StateRole.LEADER]

@@ -1,0 +1,116 @@
+"""Membership changes (thesis §4): single-step changes, learners, joint consensus."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvstore.raft import (
+    ConfChange,
+    ConfChangeSingle,
+    ConfChangeType,
+    ConfState,
+    MemoryStorage,
+    ProposalDropped,
+    StateRole,
+)
+from tests.raft.harness import Network
+
+CT = ConfChangeType
+
+
+def cc(*changes: tuple[ConfChangeType, int]) -> ConfChange:
+    return ConfChange([ConfChangeSingle(t, n) for t, n in changes])
+
+
+def add_node(net: Network, nid: int) -> None:
+    """A new, empty member: it learns the configuration from the leader (snapshot or log)."""
+    net.ids.append(nid)
+    net.nodes[nid] = net._new_node(nid, MemoryStorage(ConfState()))
+
+
+def test_4_1_add_learner_then_promote_to_voter() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    for i in range(3):
+        net.core(1).propose(b"%d" % i)
+    net.stabilize()
+    # The new node can only catch up from the log if the leader still has it from
+    # index 1; here it does, so the learner receives the full history.
+    add_node(net, 4)
+    net.nodes[4].storage.apply_snapshot(net.nodes[1].storage.snapshot())
+    net.core(1).propose_conf_change(cc((CT.ADD_LEARNER, 4)))
+    net.stabilize()
+    net.tick_all(3)
+    assert net.core(1).conf_state().learners == [4]
+    assert net.data_applied(4)[:3] == [b"0", b"1", b"2"]
+    assert net.core(1).trk.progress[4].is_learner
+    # A learner never campaigns.
+    net.core(4).campaign()
+    assert net.core(4).role == StateRole.FOLLOWER
+    net.core(1).propose_conf_change(cc((CT.ADD_NODE, 4)))
+    net.stabilize()
+    assert net.core(1).conf_state().voters == [1, 2, 3, 4]
+    assert not net.core(1).trk.progress[4].is_learner
+
+
+def test_4_1_one_pending_conf_change_at_a_time() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.isolate(1)
+    net.core(1).propose_conf_change(cc((CT.ADD_LEARNER, 4)))
+    with pytest.raises(ProposalDropped, match="pending"):
+        net.core(1).propose_conf_change(cc((CT.ADD_LEARNER, 5)))
+
+
+def test_4_1_single_step_change_may_not_alter_two_voters() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    with pytest.raises(ProposalDropped, match="invalid"):
+        net.core(1).propose_conf_change(cc((CT.REMOVE_NODE, 2), (CT.REMOVE_NODE, 3),
+                                           (CT.REMOVE_NODE, 1)))
+
+
+def test_4_2_removed_leader_steps_down_and_others_elect() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.core(1).propose_conf_change(cc((CT.REMOVE_NODE, 1)))
+    net.stabilize()
+    assert net.core(1).role == StateRole.FOLLOWER
+    assert net.core(2).conf_state().voters == [2, 3]
+    for _ in range(5):
+        net.tick_all(net.core(2).cfg.election_ticks)
+        if net.leader() in (2, 3) and net.core(net.leader()).term > 1:
+            break
+    new = net.leader()
+    assert new in (2, 3)
+    net.core(new).propose(b"without 1")
+    net.stabilize()
+    assert net.data_applied(2)[-1] == b"without 1"
+
+
+def test_4_3_joint_consensus_replaces_a_voter_and_auto_leaves() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    add_node(net, 4)
+    net.nodes[4].storage.apply_snapshot(net.nodes[1].storage.snapshot())
+    net.core(1).propose_conf_change(cc((CT.ADD_NODE, 4), (CT.REMOVE_NODE, 3)))
+    net.flush()
+    net.deliver()
+    net.flush()
+    net.deliver()
+    net.flush()
+    joint = net.core(1).conf_state()
+    assert joint.voters == [1, 2, 4] and joint.voters_outgoing == [1, 2, 3]
+    net.stabilize()
+    net.tick_all(2)
+    final = net.core(1).conf_state()
+    assert final.voters == [1, 2, 4] and final.voters_outgoing == []
+    assert 3 not in net.core(1).trk.progress
+
+
+def test_invalid_conf_change_in_log_is_ignored_deterministically() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    before = net.core(2).conf_state()
+    assert net.core(2).apply_conf_change(cc((CT.REMOVE_NODE, 1), (CT.REMOVE_NODE, 2),
+                                            (CT.REMOVE_NODE, 3))) == before
