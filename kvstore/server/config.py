@@ -1,0 +1,124 @@
+"""Node configuration: from a TOML file, overridden by command-line flags.
+
+Example `node.toml`:
+
+    node_id = 1
+    listen = "127.0.0.1:7001"
+    data_dir = "data/n1"
+    cluster_id = "local"
+    shards = 8
+    replication = 3
+    tick_ms = 50
+    election_ticks = 10
+    heartbeat_ticks = 1
+    [peers]
+    1 = "127.0.0.1:7001"
+    2 = "127.0.0.1:7002"
+    3 = "127.0.0.1:7003"
+
+Every node of a cluster must agree on peers, shards and replication: shard
+placement is computed from them (`kvstore.sharding`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from kvstore.errors import ConfigError
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    node_id: int
+    listen: str
+    data_dir: str
+    peers: dict[int, str] = field(default_factory=dict)
+    cluster_id: str = "kvstore"
+    shards: int = 8
+    replication: int = 3
+    tick_ms: int = 50
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    max_key_bytes: int = 4096
+    max_value_bytes: int = 1 << 20
+    max_batch_ops: int = 4096
+    max_pending_proposals: int = 100_000
+    max_inbox_messages: int = 100_000
+    request_timeout_s: float = 5.0
+    fsync: bool = True
+    log_level: str = "info"
+    log_json: bool = False
+
+    def validate(self) -> None:
+        if self.node_id <= 0:
+            raise ConfigError("node_id must be a positive integer")
+        if self.node_id not in self.peers:
+            raise ConfigError(f"peers must include this node ({self.node_id})")
+        if self.peers[self.node_id] != self.listen and not self.listen.endswith(":0"):
+            raise ConfigError(f"peers[{self.node_id}] ({self.peers[self.node_id]}) "
+                              f"differs from listen ({self.listen})")
+        if not 1 <= self.shards <= 65_535:
+            raise ConfigError("shards must be between 1 and 65535")
+        if not 1 <= self.replication <= len(self.peers):
+            raise ConfigError(f"replication must be between 1 and the number of peers "
+                              f"({len(self.peers)})")
+        if self.tick_ms < 1:
+            raise ConfigError("tick_ms must be at least 1")
+        if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:
+            raise ConfigError("need 1 <= heartbeat_ticks < election_ticks")
+        for nid, addr in self.peers.items():
+            if nid <= 0 or ":" not in addr:
+                raise ConfigError(f"peer {nid}: address must be host:port, got {addr!r}")
+
+
+def parse_peers(spec: str) -> dict[int, str]:
+    """`1=127.0.0.1:7001,2=127.0.0.1:7002` -> {1: "127.0.0.1:7001", 2: ...}."""
+    peers: dict[int, str] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        nid, sep, addr = part.partition("=")
+        if not sep or not nid.strip().isdigit():
+            raise ConfigError(f"bad peer {part!r}: expected ID=HOST:PORT")
+        peers[int(nid)] = addr.strip()
+    return peers
+
+
+def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
+    """Merge a TOML file (if any) with flag overrides (None values are ignored)."""
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+    if "peers" in raw:
+        raw["peers"] = _peers_from_toml(raw["peers"])
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(NodeConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+    for key in ("node_id", "listen", "data_dir"):
+        if key not in raw:
+            raise ConfigError(f"missing required setting: {key}")
+    try:
+        cfg = NodeConfig(**raw)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+    cfg.validate()
+    return cfg
+
+
+def _peers_from_toml(v: Any) -> dict[int, str]:
+    if isinstance(v, str):
+        return parse_peers(v)
+    if not isinstance(v, dict):
+        raise ConfigError("peers must be a table of ID = \"HOST:PORT\"")
+    try:
+        return {int(k): str(a) for k, a in v.items()}
+    except ValueError as exc:
+        raise ConfigError(f"peer ids must be integers: {exc}") from exc
