@@ -12,10 +12,12 @@ Invariants:
   mode a shared stop flag makes the other workers give up within one poll.
 - Parallel mode uses a "spawn" process pool (safe whatever threads the parent
   runs); workers receive only picklable ops and the model object (a plain
-  module-level class), and build the step closures themselves. Small
-  histories run in-process, because starting a worker costs more than
-  checking a few thousand ops; so does any check whose `__main__` a spawned
-  worker could not re-import (a script read from stdin).
+  module-level class), and build the step closures themselves. By default
+  each partition is first probed in-process with a step budget: most finish
+  within it (an easy partition checks at ~10^5 ops/s, far less than the
+  ~0.25 s a spawned worker costs), and only the hard ones go to workers. A
+  check whose `__main__` a spawned worker could not re-import (a script read
+  from stdin) stays in-process.
 - The memory cap is per check: in parallel mode each worker gets an equal share.
 """
 
@@ -36,14 +38,18 @@ from kvstore.check.history import History, Operation
 from kvstore.check.models import Model, get_model
 from kvstore.check.search import Limits, search
 
-__all__ = ["PARALLEL_MIN_OPS", "CheckResult", "PartitionResult", "Verdict", "check",
+__all__ = ["PROBE_STEPS", "CheckResult", "PartitionResult", "Verdict", "check",
            "partition"]
 
-#: Below this many ops in total, partitions are checked in-process.
-PARALLEL_MIN_OPS = 4000
+#: In auto mode every partition is first searched in-process for this many
+#: steps (roughly 0.1 s); only the partitions that need more go to workers.
+PROBE_STEPS = 200_000
 
 _REASONS = {"timeout": "time limit reached", "memory": "memory cap reached",
-            "stopped": "stopped", "crashed": "worker crashed"}
+            "stopped": "stopped", "crashed": "worker process failed or crashed",
+            "budget": "probe budget spent"}
+
+_Parts = list[tuple[str | None, list[Operation]]]
 
 
 class Verdict(StrEnum):
@@ -65,6 +71,7 @@ class PartitionResult:
     steps: int = 0
     cache_size: int = 0
     elapsed_s: float = 0.0
+    pid: int = 0  # the process that searched it (a worker's, in parallel mode)
 
 
 @dataclass(slots=True)
@@ -106,7 +113,7 @@ def _check_partition(model: Model, key: str | None, ops: list[Operation],
         order=[ops[i].id for i in outcome.order],
         blocked=ops[outcome.blocked].id if outcome.blocked >= 0 else None,
         reason=_REASONS.get(outcome.status, ""), steps=outcome.steps,
-        cache_size=outcome.cache_size, elapsed_s=time.monotonic() - start,
+        cache_size=outcome.cache_size, elapsed_s=time.monotonic() - start, pid=os.getpid(),
     )
 
 
@@ -120,8 +127,11 @@ def _init_worker(flag: Any) -> None:
 
 
 def _worker(model: Model, key: str | None, ops: list[Operation], budget_s: float | None,
-            max_memory: int | None) -> PartitionResult:
-    deadline = None if budget_s is None else time.monotonic() + budget_s
+            submitted_at: float, max_memory: int | None) -> PartitionResult:
+    # Monotonic clocks are per process in general, so the budget travels as a
+    # duration; the wall-clock time spent queued and spawning is taken off it.
+    queued = max(0.0, time.time() - submitted_at)
+    deadline = None if budget_s is None else time.monotonic() + budget_s - queued
     flag = _stop_flag
     stop = None if flag is None else flag.is_set
     return _check_partition(model, key, ops, Limits(deadline, max_memory, stop))
@@ -138,19 +148,39 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _run_inline(model: Model, parts: list[tuple[str | None, list[Operation]]],
-                deadline: float | None, max_memory: int | None) -> list[PartitionResult]:
+def _run_inline(model: Model, parts: _Parts, deadline: float | None, max_memory: int | None,
+                max_steps: int | None = None) -> tuple[list[PartitionResult], _Parts]:
+    """Check partitions one by one; with `max_steps`, defer those that need more."""
     results: list[PartitionResult] = []
+    deferred: _Parts = []
     for key, ops in parts:
-        result = _check_partition(model, key, ops, Limits(deadline, max_memory))
+        limits = Limits(deadline, max_memory, max_steps=max_steps)
+        result = _check_partition(model, key, ops, limits)
+        if result.reason == _REASONS["budget"]:
+            deferred.append((key, ops))
+            continue
         results.append(result)
-        if result.verdict is Verdict.NOT_LINEARIZABLE:
-            break
-    return results
+        if result.verdict is not Verdict.LINEARIZABLE:
+            break  # illegal ends the check; a limit hit here applies to the rest too
+    return results, deferred
 
 
-def _run_parallel(model: Model, parts: list[tuple[str | None, list[Operation]]],
-                  deadline: float | None, max_memory: int | None,
+def _run_adaptive(model: Model, parts: _Parts, deadline: float | None,
+                  max_memory: int | None, workers: int,
+                  probe_steps: int) -> tuple[list[PartitionResult], str]:
+    """Probe every partition in-process; hand the hard ones to worker processes."""
+    results, deferred = _run_inline(model, parts, deadline, max_memory, probe_steps)
+    if not deferred or any(r.verdict is not Verdict.LINEARIZABLE for r in results):
+        return results, ""
+    if len(deferred) > 1 and workers > 1 and spawn_safe():
+        more, reason = _run_parallel(model, deferred, deadline, max_memory,
+                                     min(workers, len(deferred)))
+        return results + more, reason
+    more, _ = _run_inline(model, deferred, deadline, max_memory)
+    return results + more, ""
+
+
+def _run_parallel(model: Model, parts: _Parts, deadline: float | None, max_memory: int | None,
                   workers: int) -> tuple[list[PartitionResult], str]:
     ctx = multiprocessing.get_context("spawn")
     flag = ctx.Event()
@@ -161,7 +191,7 @@ def _run_parallel(model: Model, parts: list[tuple[str | None, list[Operation]]],
                                initargs=(flag,))
     try:
         futures: dict[Future[PartitionResult], tuple[str | None, int]] = {
-            pool.submit(_worker, model, key, ops, _remaining(deadline), share):
+            pool.submit(_worker, model, key, ops, _remaining(deadline), time.time(), share):
                 (key, len(ops))
             for key, ops in parts
         }
@@ -185,9 +215,12 @@ def _run_parallel(model: Model, parts: list[tuple[str | None, list[Operation]]],
 def _collect(fut: Future[PartitionResult], meta: tuple[str | None, int]) -> PartitionResult:
     try:
         return fut.result()
-    except (BrokenProcessPool, MemoryError, OSError):
+    except BrokenProcessPool:
         # A worker killed by the OS (out of memory) or a failed spawn: we know nothing.
         return PartitionResult(meta[0], Verdict.UNKNOWN, meta[1], reason=_REASONS["crashed"])
+    except Exception as exc:  # the worker raised: report it, never claim a verdict
+        return PartitionResult(meta[0], Verdict.UNKNOWN, meta[1],
+                               reason=f"worker failed: {type(exc).__name__}: {exc}")
 
 
 def _combine(results: list[PartitionResult], reason: str) -> tuple[Verdict, str]:
@@ -204,13 +237,17 @@ def _combine(results: list[PartitionResult], reason: str) -> tuple[Verdict, str]
 
 def check(history: History | Sequence[Operation], model: Model | str, *,
           timeout_s: float | None = None, max_memory_bytes: int | None = None,
-          workers: int | None = None, parallel: bool | None = None) -> CheckResult:
+          workers: int | None = None, parallel: bool | None = None,
+          probe_steps: int = PROBE_STEPS) -> CheckResult:
     """Check `history` against `model` ("register", "kv" or a `Model`).
 
     `timeout_s` bounds the whole check and `max_memory_bytes` bounds the growth of
     resident memory while searching; hitting either gives `Verdict.UNKNOWN`.
-    `parallel=None` chooses: processes only for several partitions and at
-    least `PARALLEL_MIN_OPS` ops. Raises `CheckError` for ops the model rejects.
+    `parallel=None` adapts: each partition is probed in-process for
+    `probe_steps` steps, and the ones that need more are spread over `workers`
+    processes (default: the CPU count). `parallel=True` sends every partition
+    to workers, `False` checks all in-process. Raises `CheckError` for ops the
+    model rejects.
     """
     start = time.monotonic()
     mdl = get_model(model) if isinstance(model, str) else model
@@ -220,12 +257,13 @@ def check(history: History | Sequence[Operation], model: Model | str, *,
     parts = sorted(partition(ops).items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
     deadline = None if timeout_s is None else start + timeout_s
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(parts)))
-    if parallel is None:
-        parallel = n_workers > 1 and len(ops) >= PARALLEL_MIN_OPS
     reason = ""
-    if parallel and len(parts) > 1 and spawn_safe():
+    if parallel is None and n_workers > 1:
+        results, reason = _run_adaptive(mdl, parts, deadline, max_memory_bytes, n_workers,
+                                        probe_steps)
+    elif parallel and n_workers > 1 and spawn_safe():
         results, reason = _run_parallel(mdl, parts, deadline, max_memory_bytes, n_workers)
     else:
-        results = _run_inline(mdl, parts, deadline, max_memory_bytes)
+        results, _ = _run_inline(mdl, parts, deadline, max_memory_bytes)
     verdict, why = _combine(results, reason)
     return CheckResult(verdict, mdl.name, results, len(ops), time.monotonic() - start, why)

@@ -47,6 +47,13 @@ svg text { font: 11px monospace; }
 .indet rect { stroke-dasharray: 4 3; fill-opacity: 0.55; }
 """
 
+_LEGEND = (
+    "<p>One lane per client; a bar runs from an op's call to its return (x is event order, "
+    "not scaled time). <b>Green #n</b>: n-th op of the (longest partial) linearization. "
+    "<b>Red ✗</b>: the first op that cannot be placed after it. <b>Dashed</b>: "
+    "indeterminate (no return seen). Hover a bar for the op and its source line.</p>"
+)
+
 
 def _ranks(ops: list[Operation]) -> dict[float, int]:
     times = sorted({t for op in ops for t in (op.call, op.ret) if t != float("inf")})
@@ -133,7 +140,7 @@ def render_html(history: History, result: CheckResult, model: Model) -> str:
         f"</head><body><h1>{html.escape(history.source)} ({html.escape(model.name)} model)</h1>"
         f'<p><span class="verdict {css}">{html.escape(result.verdict.value)}</span> '
         f"{result.n_ops} ops, {len(by_key)} partition(s), {result.elapsed_s:.3f} s</p>"
-        f"<pre>{html.escape(explain(result, history, model))}</pre>"
+        f"<pre>{html.escape(explain(result, history, model))}</pre>{_LEGEND}"
         f"{''.join(sections)}</body></html>\n"
     )
 

@@ -3,11 +3,14 @@ in-process ones and the first illegal partition stops the rest."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from _check_support import TESTDATA, hard, hard_history
 
-from kvstore.check import Verdict, check, load_history, make_history
+from kvstore.check import Operation, RegisterModel, Verdict, check, load_history, make_history
+from kvstore.check.checker import PROBE_STEPS
+from kvstore.check.models import StepFn
 from kvstore.check.search import POLL_STEPS
 
 
@@ -40,8 +43,29 @@ def test_parallel_matches_in_process_on_kv_files() -> None:
         inline = check(history, "kv", parallel=False)
         spread = check(history, "kv", parallel=True, workers=2, timeout_s=60)
         assert spread.verdict is inline.verdict
+        assert all(p.pid != os.getpid() for p in spread.partitions)
         if inline.verdict is Verdict.LINEARIZABLE:
             assert len(spread.partitions) == len(inline.partitions) == 10
+
+
+def test_auto_mode_sends_partitions_past_the_probe_to_workers() -> None:
+    # With a one-step probe, every partition of these files outgrows it.
+    ok = load_history(TESTDATA / "kv" / "c10-ok.txt")
+    result = check(ok, "kv", probe_steps=1, workers=2, timeout_s=60)
+    assert result.verdict is Verdict.LINEARIZABLE
+    assert len(result.partitions) == 10
+    assert all(p.pid != os.getpid() for p in result.partitions)
+    bad = load_history(TESTDATA / "kv" / "c10-bad.txt")
+    assert check(bad, "kv", probe_steps=1, workers=2).verdict is Verdict.NOT_LINEARIZABLE
+
+
+def test_auto_mode_keeps_easy_partitions_in_process() -> None:
+    # The default probe is ample for these: the same verdicts, no workers needed.
+    ok = load_history(TESTDATA / "kv" / "c10-ok.txt")
+    result = check(ok, "kv")
+    assert result.verdict is Verdict.LINEARIZABLE
+    assert max(p.steps for p in result.partitions) < PROBE_STEPS
+    assert all(p.pid == os.getpid() for p in result.partitions)
 
 
 def test_parallel_stops_at_first_illegal_partition() -> None:
@@ -60,3 +84,19 @@ def test_parallel_time_limit_gives_unknown() -> None:
     rows = hard_history(40, key="h1") + hard_history(40, key="h2", client0=100)
     result = check(make_history(rows), "kv", parallel=True, workers=2, timeout_s=1.0)
     assert result.verdict is Verdict.UNKNOWN
+
+
+class ExitingModel(RegisterModel):
+    """A register whose step function kills the process that runs it."""
+
+    name = "exiting"
+
+    def step_fn(self, op: Operation) -> StepFn:
+        os._exit(3)
+
+
+def test_crashed_worker_gives_unknown() -> None:
+    rows = [(0, "write", "a", "1", None, 0.0, 1.0), (1, "write", "b", "1", None, 0.0, 1.0)]
+    result = check(make_history(rows), ExitingModel(), parallel=True, workers=2, timeout_s=60)
+    assert result.verdict is Verdict.UNKNOWN
+    assert "crashed" in result.reason
