@@ -39,11 +39,13 @@ _COLORS = {Verdict.LINEARIZABLE: "green", Verdict.NOT_LINEARIZABLE: "red",
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="History format; detected from the first line when omitted.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
-              default=60.0, show_default=True, help="Give up (verdict unknown) after S seconds.")
+              default=60.0, show_default=True, metavar="S",
+              help="Give up (verdict unknown) after S seconds.")
 @click.option("--max-memory-mb", type=click.IntRange(min=1), default=2048, show_default=True,
+              metavar="MB",
               help="Give up (verdict unknown) when the search grows memory by this much.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write a self-contained HTML timeline to this file.")
+              default=None, metavar="OUT", help="Also write a self-contained HTML timeline to this file.")
 @click.pass_context
 def check(ctx: click.Context, file: Path, model_name: str, fmt: str | None, timeout_s: float,
           max_memory_mb: int, html_out: Path | None) -> None:

@@ -30,6 +30,7 @@ what the writer writes, the parser reads back to the same operations.
 from __future__ import annotations
 
 import json
+import threading
 import time as _time
 from collections.abc import Hashable, Iterable
 from typing import IO, Any
@@ -105,12 +106,14 @@ class HistoryWriter:
 
     Each method writes one line and, with `flush=True` (the default), flushes
     it, so that a recorder killed mid-run leaves a history that parses: its
-    last ops simply become indeterminate.
+    last ops simply become indeterminate. A lock keeps lines whole when
+    several threads record at once.
     """
 
     def __init__(self, fh: IO[str], *, flush: bool = True) -> None:
         self._fh = fh
         self._flush = flush
+        self._lock = threading.Lock()
 
     def write(
         self, process: int, kind: str, f: str, key: str | None, value: Value,
@@ -122,9 +125,11 @@ class HistoryWriter:
         stamp = _time.monotonic_ns() if time_ns is None else time_ns
         record = {"process": process, "type": kind, "f": f, "key": key,
                   "value": _thaw(value), "time": stamp}
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        if self._flush:
-            self._fh.flush()
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            if self._flush:
+                self._fh.flush()
 
     def invoke(self, process: int, f: str, key: str | None, value: Value = None,
                time_ns: int | None = None) -> None:
