@@ -16,9 +16,10 @@ def cli() -> None:
 def _register() -> None:
     # Each command lives in its own module; importing here keeps the group the
     # one place that knows them all.
-    from cli import check_cmd
+    from cli import check_cmd, cluster_cmd
 
     cli.add_command(check_cmd.check)
+    cli.add_command(cluster_cmd.cluster)
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 Every error a user can see is a subclass of `KVError`. Each class names the
 gRPC status code it maps to (`grpc_code`, a name from `grpc.StatusCode`), and
-the server and client translate in one place (`kvstore/server/status.py`,
-`kvstore/client`) using this attribute. This module imports nothing of ours so
+the server and client translate in one place, `kvstore/rpc_status.py`,
+using this attribute. This module imports nothing of ours so
 that any layer may raise these errors.
 """
 

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from kvstore.errors import ConfigError
+from kvstore.sharding import MAX_REPLICATION_FACTOR
+
+# The ring holds shards x DEFAULT_VNODES points, capped by kvstore.sharding.
+MAX_SHARDS = 8192
 
 
 @dataclass(slots=True)
@@ -60,11 +64,12 @@ class NodeConfig:
         if self.peers[self.node_id] != self.listen and not self.listen.endswith(":0"):
             raise ConfigError(f"peers[{self.node_id}] ({self.peers[self.node_id]}) "
                               f"differs from listen ({self.listen})")
-        if not 1 <= self.shards <= 65_535:
-            raise ConfigError("shards must be between 1 and 65535")
-        if not 1 <= self.replication <= len(self.peers):
-            raise ConfigError(f"replication must be between 1 and the number of peers "
-                              f"({len(self.peers)})")
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ConfigError(f"shards must be between 1 and {MAX_SHARDS}")
+        limit = min(len(self.peers), MAX_REPLICATION_FACTOR)
+        if not 1 <= self.replication <= limit:
+            raise ConfigError(f"replication must be between 1 and {limit} (peers: "
+                              f"{len(self.peers)}, at most {MAX_REPLICATION_FACTOR})")
         if self.tick_ms < 1:
             raise ConfigError("tick_ms must be at least 1")
         if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:

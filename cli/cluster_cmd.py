@@ -1,0 +1,74 @@
+"""`kvctl cluster up|down|status`: a local cluster of real node processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from kvstore.cluster.local import LocalCluster
+from kvstore.errors import KVError
+
+
+@click.group()
+def cluster() -> None:
+    """Start and stop a local cluster on 127.0.0.1."""
+
+
+@cluster.command()
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 7))
+@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the nodes' data, logs and pid files.")
+@click.option("--shards", default=8, show_default=True, type=click.IntRange(1, 8192))
+@click.option("--replication", default=3, show_default=True, type=click.IntRange(1, 7))
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for leaders.")
+@click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the cluster.")
+def up(nodes: int, root: Path, shards: int, replication: int, timeout: float,
+       foreground: bool) -> None:
+    """Launch NODES kvstore-node processes and wait until every shard has a leader."""
+    if (root / "cluster.json").exists():
+        existing = LocalCluster.load(root)
+        if any(existing.alive(n) for n in existing.nodes):
+            raise click.ClickException(f"a cluster is already running in {root}; "
+                                       f"run 'kvctl cluster down --dir {root}' first")
+    c = LocalCluster.create(root, nodes, shards=shards, replication=replication)
+    c.start()
+    try:
+        c.wait_ready(timeout)
+    except KVError as exc:
+        c.stop()
+        raise click.ClickException(exc.message) from exc
+    click.echo(",".join(c.endpoints))
+    if foreground:
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            click.echo("stopping cluster", err=True)
+            c.stop()
+
+
+@cluster.command()
+@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, path_type=Path))
+def down(root: Path) -> None:
+    """Stop the cluster in DIR (SIGTERM, then SIGKILL after 10 s)."""
+    try:
+        c = LocalCluster.load(root)
+    except KVError as exc:
+        raise click.ClickException(exc.message) from exc
+    c.stop()
+    click.echo(f"stopped {len(c.nodes)} nodes")
+
+
+@cluster.command()
+@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, path_type=Path))
+def endpoints(root: Path) -> None:
+    """Print the client endpoints of the cluster in DIR (and which nodes are alive)."""
+    try:
+        c = LocalCluster.load(root)
+    except KVError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps({str(n): {"addr": c.nodes[n].addr, "alive": c.alive(n)}
+                           for n in sorted(c.nodes)}))

@@ -1,0 +1,264 @@
+"""`KVClient`: the asyncio client of kvstore.
+
+    async with KVClient(["127.0.0.1:7001"]) as kv:
+        await kv.put(b"k", b"v")
+        await kv.get(b"k", consistency="sequential")
+
+Every op: route (key -> shard -> leader or replica), coalesce into a Batch
+RPC, and on failure retry with backoff until the op's deadline:
+- NOT_LEADER: follow the hint (or try the next replica) at once;
+- WRONG_SHARD: refresh the shard map and re-route;
+- UNAVAILABLE / DEADLINE: count against the node's breaker, back off, retry.
+Writes are retried safely because each carries (client_id, seq): the
+server's session table answers a duplicate with the original result (Raft
+thesis §6.3). A write whose deadline passes raises `Timeout`: it may or may
+not have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from kvstore.client.batcher import Batcher, BatchKey
+from kvstore.client.breaker import CircuitBreaker
+from kvstore.client.retry import RetryPolicy
+from kvstore.client.router import Router, check_key, check_value
+from kvstore.errors import (
+    InvalidArgument,
+    KVError,
+    NotLeader,
+    Timeout,
+    Unavailable,
+    WrongShard,
+)
+from kvstore.proto import admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc
+from kvstore.proto_conv import shard_map_from_proto
+from kvstore.rpc_status import error_from_proto, from_rpc_error
+
+CONSISTENCY = {
+    "linearizable": kv_pb2.CONSISTENCY_LINEARIZABLE,
+    "lease": kv_pb2.CONSISTENCY_LEASE,
+    "sequential": kv_pb2.CONSISTENCY_SEQUENTIAL,
+    "stale": kv_pb2.CONSISTENCY_STALE,
+}
+_LEADER_LEVELS = (kv_pb2.CONSISTENCY_LINEARIZABLE, kv_pb2.CONSISTENCY_LEASE)
+_WRITE = -1  # batch-key consistency slot for writes (always to the leader)
+_NODE_FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def parse_consistency(level: str) -> int:
+    try:
+        return CONSISTENCY[level]
+    except (KeyError, TypeError):
+        raise InvalidArgument(f"unknown consistency level {level!r}; expected one of "
+                              f"{', '.join(CONSISTENCY)}") from None
+
+
+class KVClient:
+    def __init__(self, endpoints: Sequence[str], *, consistency: str = "linearizable",
+                 timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
+                 coalesce: bool = True, max_batch_ops: int = 512,
+                 retry: RetryPolicy | None = None, seed: int | None = None) -> None:
+        if isinstance(endpoints, str):
+            endpoints = [e for e in endpoints.split(",") if e.strip()]
+        if not endpoints:
+            raise InvalidArgument("no endpoints given: pass at least one HOST:PORT")
+        self.endpoints = [e.strip() for e in endpoints]
+        self.default_consistency = parse_consistency(consistency)
+        self.timeout = timeout
+        self.rpc_timeout = rpc_timeout
+        self.cluster_id = cluster_id
+        self.retry = retry or RetryPolicy()
+        self.rng = random.Random(seed)
+        self.router = Router(CircuitBreaker)
+        self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce)
+        self.client_id = os.urandom(16)
+        self._seq = 0
+        self._outstanding: set[int] = set()
+        self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._kv: dict[str, kv_pb2_grpc.KVStub] = {}
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------
+    async def __aenter__(self) -> KVClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def connect(self) -> None:
+        await self.refresh_map()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.batcher.aclose()
+        for ch in self._channels.values():
+            await ch.close()
+
+    def _channel(self, addr: str) -> grpc.aio.Channel:
+        ch = self._channels.get(addr)
+        if ch is None:
+            ch = self._channels[addr] = grpc.aio.insecure_channel(addr, options=[
+                ("grpc.max_receive_message_length", 64 << 20),
+                ("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 1000),
+            ])
+            self._kv[addr] = kv_pb2_grpc.KVStub(ch)
+        return ch
+
+    def kv_stub(self, addr: str) -> kv_pb2_grpc.KVStub:
+        self._channel(addr)
+        return self._kv[addr]
+
+    async def refresh_map(self) -> None:
+        """Fetch the shard map from the first endpoint (or known node) that answers."""
+        candidates = list(self.endpoints)
+        if self.router.map is not None:
+            candidates += [a for a in self.router.all_addresses() if a not in candidates]
+        errors: list[str] = []
+        for addr in candidates:
+            try:
+                stub = admin_pb2_grpc.AdminStub(self._channel(addr))
+                info = await stub.ClusterInfo(
+                    admin_pb2.ClusterInfoRequest(cluster_id=self.cluster_id),
+                    timeout=self.rpc_timeout)
+            except grpc.aio.AioRpcError as exc:
+                errors.append(f"{addr}: {from_rpc_error(exc).message}")
+                continue
+            self.router.set_map(shard_map_from_proto(info))
+            if not self.cluster_id:
+                self.cluster_id = info.cluster_id
+            return
+        raise Unavailable("cannot reach any endpoint: " + "; ".join(errors))
+
+    # --- sessions ---------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq += 1
+        self._outstanding.add(self._seq)
+        return self._seq
+
+    def _ack_seq(self) -> int:
+        return (min(self._outstanding) - 1) if self._outstanding else self._seq
+
+    # --- the RPC under a batch ------------------------------------------------
+    async def _send_batch(self, key: BatchKey, ops: list[kv_pb2.Op]) -> kv_pb2.BatchResponse:
+        addr, shard, level = key
+        consistency = kv_pb2.CONSISTENCY_LINEARIZABLE if level == _WRITE else level
+        header = kv_pb2.RequestHeader(
+            cluster_id=self.cluster_id, shard_id=shard, epoch=self.router.require_map().epoch,
+            consistency=consistency, client_id=self.client_id, ack_seq=self._ack_seq(),
+            min_applied_index=(self.seen_index.get(shard, 0)
+                               if level == kv_pb2.CONSISTENCY_SEQUENTIAL else 0))
+        breaker = self.router.breaker(addr)
+        try:
+            resp = await self.kv_stub(addr).Batch(kv_pb2.BatchRequest(header=header, ops=ops),
+                                                  timeout=self.rpc_timeout)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _NODE_FAILURES:
+                breaker.record_failure()
+            else:
+                breaker.record_success()
+            raise from_rpc_error(exc) from None
+        breaker.record_success()
+        h = resp.header
+        if h.applied_index > self.seen_index.get(shard, 0):
+            self.seen_index[shard] = h.applied_index
+        if h.leader_id:
+            self.router.note_leader(shard, h.leader_id)
+        return resp
+
+    # --- one op with routing and retries ------------------------------------
+    async def _execute(self, key: bytes, op: kv_pb2.Op, level: int) -> kv_pb2.OpResult:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        attempt = 0
+        last: KVError | None = None
+        while True:
+            if self.router.map is None:
+                await self.refresh_map()
+            shard = self.router.shard_for(key)
+            try:
+                to_leader = level in _LEADER_LEVELS or level == _WRITE
+                addr = (self.router.leader_addr(shard) if to_leader
+                        else self.router.replica_addr(shard))
+                result, _hdr = await self.batcher.submit((addr, shard, level), op)
+                if not result.HasField("error"):
+                    return result
+                raise error_from_proto(result.error)
+            except NotLeader as exc:
+                last = exc
+                if exc.leader_hint:
+                    self.router.note_leader(shard, exc.leader_hint)
+                else:
+                    self.router.rotate_leader(shard)
+                    await self._sleep(attempt, deadline)
+            except WrongShard as exc:
+                last = exc
+                await self.refresh_map()
+            except (Unavailable, Timeout) as exc:
+                last = exc
+                if to_leader:
+                    self.router.rotate_leader(shard)
+                await self._sleep(attempt, deadline)
+            attempt += 1
+            if loop.time() >= deadline or attempt >= self.retry.max_attempts:
+                what = "write may or may not have been applied" if level == _WRITE else "read"
+                raise Timeout(f"shard {shard}: gave up after {attempt} attempts "
+                              f"({what}); last error: {last.message if last else 'none'}")
+
+    async def _sleep(self, attempt: int, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        delay = min(self.retry.delay(attempt, self.rng), max(0.0, deadline - loop.time()))
+        await asyncio.sleep(delay)
+
+    async def _write(self, key: bytes, op: kv_pb2.Op) -> kv_pb2.OpResult:
+        op.seq = self._next_seq()
+        try:
+            return await self._execute(key, op, _WRITE)
+        finally:
+            self._outstanding.discard(op.seq)
+
+    # --- public API -------------------------------------------------------------
+    async def get(self, key: bytes, *, consistency: str | None = None) -> bytes | None:
+        k = check_key(key)
+        level = self.default_consistency if consistency is None else parse_consistency(consistency)
+        r = await self._execute(k, kv_pb2.Op(type=kv_pb2.OP_TYPE_GET, key=k), level)
+        return r.value if r.found else None
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        k, v = check_key(key), check_value(value)
+        await self._write(k, kv_pb2.Op(type=kv_pb2.OP_TYPE_PUT, key=k, value=v))
+
+    async def delete(self, key: bytes) -> bool:
+        k = check_key(key)
+        r = await self._write(k, kv_pb2.Op(type=kv_pb2.OP_TYPE_DELETE, key=k))
+        return bool(r.found)
+
+    async def cas(self, key: bytes, expected: bytes | None, new: bytes) -> bool:
+        """Set `key` to `new` iff its value is `expected` (None: iff it is absent)."""
+        k, v = check_key(key), check_value(new)
+        op = kv_pb2.Op(type=kv_pb2.OP_TYPE_CAS, key=k, value=v,
+                       expect_absent=expected is None,
+                       expected=b"" if expected is None else check_value(expected))
+        r = await self._write(k, op)
+        return bool(r.cas_succeeded)
+
+    async def scan(self, start: bytes = b"", end: bytes = b"", *, prefix: bytes | None = None,
+                   limit: int = 0, consistency: str | None = None) -> list[tuple[bytes, bytes]]:
+        """Keys in [start, end) (or with `prefix`) from every shard, merged in key order."""
+        from kvstore.client.scan import scan_all
+
+        return await scan_all(self, start, end, prefix, limit, consistency)
+
+    def stats(self) -> dict[str, Any]:
+        return {"batches": self.batcher.batches_sent, "ops": self.batcher.ops_sent}

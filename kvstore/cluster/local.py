@@ -1,0 +1,215 @@
+"""Local clusters of real `kvstore-node` processes on 127.0.0.1 (tests, kvctl, chaos, bench).
+
+`LocalCluster` writes one TOML config per node under `root/nN/`, starts each
+node as its own process (new session, so a signal reaches only that node),
+records `node.pid` and `node.log` there, and can kill (-9), pause (SIGSTOP),
+resume and restart nodes. `cluster.json` in the root lets `kvctl cluster
+down` find the processes again from another command.
+
+Ports are ephemeral: each is taken by binding port 0 and releasing it just
+before the node starts (a small race that retries cover).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kvstore.errors import ConfigError, Unavailable
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NodeProc:
+    node_id: int
+    addr: str
+    dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    pid: int = 0
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "node.toml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "node.log"
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    nodes: dict[int, NodeProc] = field(default_factory=dict)
+    shards: int = 8
+    replication: int = 3
+    cluster_id: str = "local"
+    tick_ms: int = 50
+    election_ticks: int = 10
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, root: Path, n: int, *, shards: int = 8, replication: int = 3,
+               tick_ms: int = 50, election_ticks: int = 10, cluster_id: str = "local",
+               extra: dict[str, object] | None = None) -> LocalCluster:
+        if n < 1:
+            raise ConfigError("a cluster needs at least one node")
+        root.mkdir(parents=True, exist_ok=True)
+        c = cls(root, {}, shards, min(replication, n), cluster_id, tick_ms, election_ticks,
+                extra or {})
+        for nid in range(1, n + 1):
+            d = root / f"n{nid}"
+            d.mkdir(exist_ok=True)
+            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d)
+        for node in c.nodes.values():
+            node.config_path.write_text(c._toml(node))
+        c.save()
+        return c
+
+    @classmethod
+    def load(cls, root: Path) -> LocalCluster:
+        meta = root / "cluster.json"
+        if not meta.exists():
+            raise ConfigError(f"no cluster in {root} (missing cluster.json)")
+        raw = json.loads(meta.read_text())
+        c = cls(root, {}, raw["shards"], raw["replication"], raw["cluster_id"])
+        for nid_s, info in raw["nodes"].items():
+            nid = int(nid_s)
+            c.nodes[nid] = NodeProc(nid, info["addr"], root / f"n{nid}", None, info.get("pid", 0))
+        return c
+
+    def save(self) -> None:
+        raw = {
+            "cluster_id": self.cluster_id, "shards": self.shards,
+            "replication": self.replication,
+            "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid}
+                      for n in self.nodes.values()},
+        }
+        (self.root / "cluster.json").write_text(json.dumps(raw, indent=2))
+
+    def _toml(self, node: NodeProc) -> str:
+        peers = "\n".join(f'{n.node_id} = "{n.addr}"' for n in self.nodes.values())
+        extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in self.extra.items())
+        return (
+            f'node_id = {node.node_id}\nlisten = "{node.addr}"\n'
+            f'data_dir = "{node.dir / "data"}"\ncluster_id = "{self.cluster_id}"\n'
+            f"shards = {self.shards}\nreplication = {self.replication}\n"
+            f"tick_ms = {self.tick_ms}\nelection_ticks = {self.election_ticks}\n"
+            f"{extra}\n[peers]\n{peers}\n"
+        )
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [n.addr for n in self.nodes.values()]
+
+    # --- process control ---------------------------------------------------
+    def start(self, nid: int | None = None) -> None:
+        for node in self._select(nid):
+            if node.proc is not None and node.proc.poll() is None:
+                continue
+            with open(node.log_path, "ab") as logf:
+                node.proc = subprocess.Popen(
+                    [sys.executable, "-m", "kvstore.server.main", "--config",
+                     str(node.config_path)],
+                    stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+            node.pid = node.proc.pid
+            (node.dir / "node.pid").write_text(str(node.pid))
+        self.save()
+
+    def _select(self, nid: int | None) -> list[NodeProc]:
+        if nid is None:
+            return list(self.nodes.values())
+        if nid not in self.nodes:
+            raise ConfigError(f"no node {nid} in this cluster")
+        return [self.nodes[nid]]
+
+    def signal(self, nid: int, sig: signal.Signals) -> None:
+        node = self.nodes[nid]
+        if node.pid and _alive(node.pid):
+            os.kill(node.pid, sig)
+
+    def kill(self, nid: int) -> None:
+        """SIGKILL: no shutdown, no flush — a crash."""
+        self.signal(nid, signal.SIGKILL)
+        self._reap(self.nodes[nid], 10.0)
+
+    def pause(self, nid: int) -> None:
+        self.signal(nid, signal.SIGSTOP)
+
+    def resume(self, nid: int) -> None:
+        self.signal(nid, signal.SIGCONT)
+
+    def restart(self, nid: int) -> None:
+        self.kill(nid)
+        self.start(nid)
+
+    def stop(self, nid: int | None = None, timeout: float = 10.0) -> None:
+        """SIGTERM (graceful), then SIGKILL after `timeout`."""
+        for node in self._select(nid):
+            if node.pid and _alive(node.pid):
+                os.kill(node.pid, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+                os.kill(node.pid, signal.SIGTERM)
+        for node in self._select(nid):
+            self._reap(node, timeout)
+
+    def _reap(self, node: NodeProc, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while node.pid and _alive(node.pid, node.proc):
+            if time.monotonic() > deadline:
+                os.kill(node.pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+            time.sleep(0.02)
+        if node.proc is not None:
+            node.proc.wait(timeout=5)
+        node.proc = None
+
+    def alive(self, nid: int) -> bool:
+        node = self.nodes[nid]
+        return bool(node.pid) and _alive(node.pid, node.proc)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until every shard has a leader that all live replicas agree on."""
+        from kvstore.cluster.probe import cluster_ready
+
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            ok, last = cluster_ready(self.endpoints, self.shards)
+            if ok:
+                return
+            for node in self.nodes.values():
+                if node.proc is not None and node.proc.poll() is not None:
+                    raise Unavailable(f"node {node.node_id} exited with "
+                                      f"{node.proc.returncode}; see {node.log_path}")
+            time.sleep(0.1)
+        raise Unavailable(f"cluster not ready after {timeout:.0f}s: {last}")
+
+
+def _alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    if proc is not None:
+        return proc.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not reaped by us) still answers kill(0): check its state.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,149 @@
+"""Outbound peer links: one long-lived client stream (`Raft.Stream`) per peer.
+
+The host hands over one coalesced batch per peer per loop turn (`send`).
+Each peer has a bounded queue (`max_queued_batches`) and a writer task that
+keeps a stream open, reconnecting with capped exponential backoff. Raft
+tolerates loss, so nothing here retries a batch: when a peer is down or too
+slow, batches are dropped and the groups they carried are told the peer is
+unreachable (the leader then probes instead of pipelining blindly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+
+import grpc
+
+from kvstore.logging import get_logger
+from kvstore.proto import raft_pb2, raft_pb2_grpc
+from kvstore.raft.types import Message
+from kvstore.transport.wire import encode_batch
+
+log = get_logger("kvstore.transport")
+
+UnreachableFn = Callable[[int, list[int]], None]
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    # Reconnect quickly after a peer restarts: the default backoff reaches minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+
+
+async def _finished(call: grpc.aio.StreamUnaryCall[raft_pb2.RaftBatch,
+                                                   raft_pb2.RaftStreamSummary]) -> None:
+    await call
+
+
+class _Peer:
+    __slots__ = ("addr", "connected", "event", "peer_id", "queue", "task")
+
+    def __init__(self, peer_id: int, addr: str) -> None:
+        self.peer_id = peer_id
+        self.addr = addr
+        self.queue: deque[tuple[bytes, list[int]]] = deque()
+        self.event = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.connected = False
+
+
+class PeerStreams:
+    def __init__(self, node_id: int, cluster_id: str, peers: dict[int, str],
+                 on_unreachable: UnreachableFn, max_queued_batches: int = 256) -> None:
+        self.node_id = node_id
+        self.cluster_id = cluster_id
+        self.on_unreachable = on_unreachable
+        self.max_queued = max_queued_batches
+        self._peers = {pid: _Peer(pid, addr) for pid, addr in peers.items() if pid != node_id}
+        self._closed = False
+        self.sent_batches = 0
+        self.dropped_batches = 0
+
+    async def start(self) -> None:
+        for p in self._peers.values():
+            p.task = asyncio.create_task(self._run(p), name=f"peer-{p.peer_id}")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        tasks = [p.task for p in self._peers.values() if p.task is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    def send(self, to: int, items: list[tuple[int, Message]]) -> None:
+        p = self._peers.get(to)
+        if p is None:
+            return  # not a peer we know (e.g. a removed member): drop
+        gids = sorted({gid for gid, _ in items})
+        if len(p.queue) >= self.max_queued:
+            _, old_gids = p.queue.popleft()
+            self.dropped_batches += 1
+            self.on_unreachable(to, old_gids)
+        p.queue.append((encode_batch(items), gids))
+        p.event.set()
+
+    async def _run(self, p: _Peer) -> None:
+        backoff = 0.05
+        while not self._closed:
+            try:
+                await self._stream(p)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # grpc errors, connection resets
+                if p.connected:
+                    log.warning("peer.disconnected", peer=p.peer_id, error=str(exc)[:200])
+                p.connected = False
+                self._drop_queued(p)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+
+    async def _stream(self, p: _Peer) -> None:
+        async with grpc.aio.insecure_channel(p.addr, options=CHANNEL_OPTIONS) as channel:
+            call = raft_pb2_grpc.RaftStub(channel).Stream()
+            # Completes (usually with an error) when the peer ends the stream.
+            ended = asyncio.ensure_future(_finished(call))
+            try:
+                while not self._closed:
+                    if not p.queue:
+                        p.event.clear()
+                        waiter = asyncio.ensure_future(p.event.wait())
+                        done, _ = await asyncio.wait({waiter, ended},
+                                                     return_when=asyncio.FIRST_COMPLETED)
+                        if ended in done:
+                            waiter.cancel()
+                            ended.result()  # raises the stream's error
+                            return
+                        continue
+                    payload, _gids = p.queue.popleft()
+                    await call.write(raft_pb2.RaftBatch(
+                        cluster_id=self.cluster_id, from_node=self.node_id, to_node=p.peer_id,
+                        payload=payload))
+                    if not p.connected:
+                        log.info("peer.connected", peer=p.peer_id, addr=p.addr)
+                        p.connected = True
+                    self.sent_batches += 1
+            finally:
+                call.cancel()
+                ended.cancel()
+
+    def _drop_queued(self, p: _Peer) -> None:
+        gids: set[int] = set()
+        while p.queue:
+            _, g = p.queue.popleft()
+            gids.update(g)
+            self.dropped_batches += 1
+        if gids:
+            self.on_unreachable(p.peer_id, sorted(gids))
+
+    def status(self) -> dict[int, bool]:
+        return {pid: p.connected for pid, p in sorted(self._peers.items())}
