@@ -76,6 +76,18 @@ class Timeout(KVError):
     grpc_code = "DEADLINE_EXCEEDED"
 
 
+class SessionExpired(KVError):
+    """The client's session on a shard expired: the request's outcome is unknown.
+
+    Not retryable as is: the client starts a new session for that shard."""
+
+    grpc_code = "FAILED_PRECONDITION"
+
+
+class StaleRequest(InvalidArgument):
+    """The request's sequence number was already acknowledged: it was not applied again."""
+
+
 class CircuitOpen(Unavailable):
     """The client's circuit breaker for a node is open."""
 

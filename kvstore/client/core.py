@@ -33,6 +33,7 @@ from kvstore.errors import (
     InvalidArgument,
     KVError,
     NotLeader,
+    SessionExpired,
     Timeout,
     Unavailable,
     WrongShard,
@@ -60,6 +61,32 @@ def parse_consistency(level: str) -> int:
                               f"{', '.join(CONSISTENCY)}") from None
 
 
+class _Session:
+    """Exactly-once state for one shard: an id, the next seq and the seqs in flight.
+
+    Sessions are per shard because each shard's state machine keeps its own
+    session table; ack_seq (all seqs up to it are answered) lets the server
+    drop the results it keeps for retries."""
+
+    __slots__ = ("client_id", "outstanding", "seq")
+
+    def __init__(self) -> None:
+        self.client_id = os.urandom(16)
+        self.seq = 0
+        self.outstanding: set[int] = set()
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        self.outstanding.add(self.seq)
+        return self.seq
+
+    def done(self, seq: int) -> None:
+        self.outstanding.discard(seq)
+
+    def ack_seq(self) -> int:
+        return (min(self.outstanding) - 1) if self.outstanding else self.seq
+
+
 class KVClient:
     def __init__(self, endpoints: Sequence[str], *, consistency: str = "linearizable",
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
@@ -78,9 +105,7 @@ class KVClient:
         self.rng = random.Random(seed)
         self.router = Router(CircuitBreaker)
         self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce)
-        self.client_id = os.urandom(16)
-        self._seq = 0
-        self._outstanding: set[int] = set()
+        self.sessions: dict[int, _Session] = {}
         self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._kv: dict[str, kv_pb2_grpc.KVStub] = {}
@@ -142,21 +167,20 @@ class KVClient:
         raise Unavailable("cannot reach any endpoint: " + "; ".join(errors))
 
     # --- sessions ---------------------------------------------------------------
-    def _next_seq(self) -> int:
-        self._seq += 1
-        self._outstanding.add(self._seq)
-        return self._seq
-
-    def _ack_seq(self) -> int:
-        return (min(self._outstanding) - 1) if self._outstanding else self._seq
+    def session(self, shard: int) -> _Session:
+        s = self.sessions.get(shard)
+        if s is None:
+            s = self.sessions[shard] = _Session()
+        return s
 
     # --- the RPC under a batch ------------------------------------------------
     async def _send_batch(self, key: BatchKey, ops: list[kv_pb2.Op]) -> kv_pb2.BatchResponse:
         addr, shard, level = key
         consistency = kv_pb2.CONSISTENCY_LINEARIZABLE if level == _WRITE else level
+        sess = self.session(shard)
         header = kv_pb2.RequestHeader(
             cluster_id=self.cluster_id, shard_id=shard, epoch=self.router.require_map().epoch,
-            consistency=consistency, client_id=self.client_id, ack_seq=self._ack_seq(),
+            consistency=consistency, client_id=sess.client_id, ack_seq=sess.ack_seq(),
             min_applied_index=(self.seen_index.get(shard, 0)
                                if level == kv_pb2.CONSISTENCY_SEQUENTIAL else 0))
         breaker = self.router.breaker(addr)
@@ -222,11 +246,19 @@ class KVClient:
         await asyncio.sleep(delay)
 
     async def _write(self, key: bytes, op: kv_pb2.Op) -> kv_pb2.OpResult:
-        op.seq = self._next_seq()
+        if self.router.map is None:
+            await self.refresh_map()
+        shard = self.router.shard_for(key)
+        sess = self.session(shard)
+        op.seq = sess.next_seq()
         try:
             return await self._execute(key, op, _WRITE)
+        except SessionExpired:
+            # The server forgot us: whether this write applied is unknown. Start afresh.
+            self.sessions.pop(shard, None)
+            raise
         finally:
-            self._outstanding.discard(op.seq)
+            sess.done(op.seq)
 
     # --- public API -------------------------------------------------------------
     async def get(self, key: bytes, *, consistency: str | None = None) -> bytes | None:

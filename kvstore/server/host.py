@@ -1,0 +1,191 @@
+"""The multi-raft host: one asyncio task drives every Raft group of this node.
+
+Each loop turn:
+1. tick every group if a tick is due; step the peer messages that arrived;
+2. `flush` each group: this turn's writes become one proposal, this turn's
+   linearizable reads one ReadIndex;
+3. take `ready()` from every group that has one;
+4. write all groups' snapshots, entries and hard states AND apply all
+   committed entries (with each group's applied index) in ONE LMDB
+   transaction, committed with one fsync (group commit);
+5. only then send messages, coalesced into one batch per peer, and resolve
+   client futures (a client hears "ok" only for durable, applied writes);
+6. `advance()` every group.
+Persist-before-send and apply-with-applied-index in one transaction are the
+two durability invariants (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from kvstore.errors import Unavailable
+from kvstore.logging import get_logger
+from kvstore.raft import Config, ConfState, EntryType, Message, RaftCore, Ready
+from kvstore.server.config import NodeConfig
+from kvstore.server.group import Group
+from kvstore.statemachine import StateMachine
+from kvstore.storage import NodeStore
+
+log = get_logger("kvstore.host")
+
+SendFn = Callable[[int, list[tuple[int, Message]]], None]
+
+
+class MultiRaftHost:
+    def __init__(self, cfg: NodeConfig, store: NodeStore, sm: StateMachine,
+                 placement: dict[int, list[int]], send: SendFn) -> None:
+        self.cfg = cfg
+        self.node_id = cfg.node_id
+        self.store = store
+        self.sm = sm
+        self.placement = placement
+        self._send = send
+        self.groups: dict[int, Group] = {}
+        self._inbox: deque[tuple[int, Message]] = deque()
+        self._wake = asyncio.Event()
+        self._tick_due = False
+        self._stopping = False
+        self.turns = 0
+        self._open_groups()
+
+    def _open_groups(self) -> None:
+        rng = random.Random(self.node_id * 7919 + int(time.time_ns() % 1_000_003))
+        for gid, replicas in sorted(self.placement.items()):
+            if self.node_id not in replicas:
+                continue
+            if not self.store.has_group(gid):
+                self.store.bootstrap_group(gid, ConfState(voters=sorted(replicas)))
+            storage = self.store.group(gid)
+            rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
+                        heartbeat_ticks=self.cfg.heartbeat_ticks,
+                        applied=self.store.applied_index(gid))
+            core = RaftCore(rc, storage, random.Random(rng.getrandbits(64)))
+            self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
+        log.info("host.groups_opened", node=self.node_id, groups=sorted(self.groups))
+
+    # --- inputs ------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def deliver(self, items: list[tuple[int, Message]]) -> None:
+        """Peer messages from the transport (already decoded and validated)."""
+        if len(self._inbox) + len(items) > self.cfg.max_inbox_messages:
+            log.warning("host.inbox_full", dropped=len(items))
+            return  # Raft tolerates loss; the sender retries
+        self._inbox.extend(items)
+        self._wake.set()
+
+    def group(self, gid: int) -> Group | None:
+        return self.groups.get(gid)
+
+    # --- the loop ----------------------------------------------------------
+    async def run(self) -> None:
+        ticker = asyncio.create_task(self._ticker(), name="raft-ticker")
+        try:
+            while not self._stopping:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    break
+                self.turn()
+        finally:
+            ticker.cancel()
+            for g in self.groups.values():
+                g.fail_everything(Unavailable("node shutting down"))
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _ticker(self) -> None:
+        period = self.cfg.tick_ms / 1000
+        while True:
+            await asyncio.sleep(period)
+            self._tick_due = True
+            self._wake.set()
+
+    def turn(self) -> None:
+        self.turns += 1
+        if self._tick_due:
+            self._tick_due = False
+            for g in self.groups.values():
+                g.core.tick()
+        self._step_inbox()
+        now_ms = int(time.time() * 1000)
+        for g in self.groups.values():
+            if g.batch_cmds or g.read_batch:
+                g.flush(lambda cmds: self.sm.encode_batch(cmds, now_ms))
+        readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
+        if not readies:
+            return
+        applied = self._persist_and_apply(readies)
+        self._send_messages(readies)
+        for g, rd in readies:
+            for index, term, results in applied.get(g.gid, ()):
+                g.on_applied(index, term, results)
+            for rs in rd.read_states:
+                g.on_read_state(rs.index, rs.request_ctx)
+            g.core.advance(rd)
+            g.release_apply_waiters()
+            if rd.soft_state is not None:
+                g.on_role_change()
+        if any(g.core.has_ready() for g, _ in readies):
+            self._wake.set()
+
+    def _step_inbox(self) -> None:
+        inbox = self._inbox
+        groups = self.groups
+        while inbox:
+            gid, m = inbox.popleft()
+            g = groups.get(gid)
+            if g is not None:
+                g.core.step(m)
+
+    def _persist_and_apply(self, readies: list[tuple[Group, Ready]]
+                           ) -> dict[int, list[tuple[int, int, list[Any]]]]:
+        out: dict[int, list[tuple[int, int, list[Any]]]] = {}
+        with self.store.write() as w:
+            for g, rd in readies:
+                if rd.snapshot is not None:
+                    self.sm.restore_snapshot(w, g.gid, rd.snapshot)
+                if rd.entries:
+                    w.append(g.gid, rd.entries)
+                if rd.hard_state is not None:
+                    w.set_hard_state(g.gid, rd.hard_state)
+            for g, rd in readies:
+                if rd.committed_entries:
+                    out[g.gid] = self._apply(w, g, rd)
+        return out
+
+    def _apply(self, w: Any, g: Group, rd: Ready) -> list[tuple[int, int, list[Any]]]:
+        results: list[tuple[int, int, list[Any]]] = []
+        for e in rd.committed_entries:
+            if e.type == EntryType.CONF_CHANGE:
+                cc = g.core.decode_conf_change(e)
+                if cc is not None:
+                    w.set_conf_state(g.gid, g.core.apply_conf_change(cc))
+                results.append((e.index, e.term, []))
+            else:
+                results.append((e.index, e.term, self.sm.apply_entry(w.txn, g.gid, e)))
+        w.set_applied(g.gid, rd.committed_entries[-1].index)
+        return results
+
+    def _send_messages(self, readies: list[tuple[Group, Ready]]) -> None:
+        per_peer: dict[int, list[tuple[int, Message]]] = {}
+        for g, rd in readies:
+            for m in rd.messages:
+                per_peer.setdefault(m.to, []).append((g.gid, m))
+        for to, items in per_peer.items():
+            self._send(to, items)
+
+    def report_unreachable(self, peer: int, gids: list[int]) -> None:
+        for gid in gids:
+            g = self.groups.get(gid)
+            if g is not None:
+                g.core.report_unreachable(peer)

@@ -1,0 +1,236 @@
+"""The `KV` servicer: client requests -> shard group -> Raft -> reply.
+
+Every request names a shard (or, for single-key calls, 0 to let the server
+hash the key). The handler checks cluster id, shard ownership and that the
+key belongs to the shard (WRONG_SHARD otherwise), validates limits before
+anything reaches the log (INVALID_ARGUMENT), then:
+- writes join the group's current turn and reply once applied (durable);
+- reads wait per consistency level: ReadIndex (linearizable), the lease, the
+  client's last seen index (sequential, any replica), or nothing (stale),
+  then read from one LMDB read transaction.
+A Batch's ops are independent: its writes are proposed together, its reads
+share one read index, and each op gets its own result or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+
+from kvstore.errors import (
+    InvalidArgument,
+    KVError,
+    NotLeader,
+    Timeout,
+    WrongCluster,
+    WrongShard,
+)
+from kvstore.proto import kv_pb2, kv_pb2_grpc
+from kvstore.rpc_status import error_to_proto, map_errors
+from kvstore.server import ops
+from kvstore.server.config import NodeConfig
+from kvstore.server.group import Group
+from kvstore.server.host import MultiRaftHost
+from kvstore.sharding import ShardMap
+from kvstore.statemachine import StateMachine
+
+_C = kv_pb2
+_WRITES = (_C.OP_TYPE_PUT, _C.OP_TYPE_DELETE, _C.OP_TYPE_CAS)
+MAX_SCAN_LIMIT = 10_000
+
+
+class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
+    def __init__(self, host: MultiRaftHost, sm: StateMachine, shard_map: ShardMap,
+                 cfg: NodeConfig) -> None:
+        self.host = host
+        self.sm = sm
+        self.map = shard_map
+        self.cfg = cfg
+
+    # --- request checks ------------------------------------------------------
+    def _group(self, header: kv_pb2.RequestHeader, key: bytes | None) -> Group:
+        if header.cluster_id and header.cluster_id != self.cfg.cluster_id:
+            raise WrongCluster(f"request for cluster {header.cluster_id!r} reached cluster "
+                               f"{self.cfg.cluster_id!r}")
+        shard = header.shard_id
+        if shard == 0:
+            if key is None:
+                raise InvalidArgument("shard_id is required for this call")
+            shard = self.map.shard_for_key(key)
+        elif not 1 <= shard <= self.cfg.shards:
+            raise InvalidArgument(f"unknown shard {shard}: this cluster has shards "
+                                  f"1..{self.cfg.shards}")
+        elif key is not None and self.map.shard_for_key(key) != shard:
+            raise WrongShard(f"key does not belong to shard {shard}", epoch=self.map.epoch)
+        g = self.host.group(shard)
+        if g is None:
+            lead = self.map.shard(shard).replicas[0]
+            raise NotLeader(f"node {self.cfg.node_id} has no replica of shard {shard}",
+                            shard=shard, leader_hint=lead, leader_addr=self.map.address(lead))
+        return g
+
+    def _not_leader(self, exc: NotLeader) -> NotLeader:
+        lead = exc.leader_hint
+        exc.leader_addr = self.map.nodes.get(lead, "") if lead else ""
+        return exc
+
+    def _header(self, g: Group) -> kv_pb2.ResponseHeader:
+        c = g.core
+        return kv_pb2.ResponseHeader(node_id=self.cfg.node_id, leader_id=c.leader_id,
+                                     applied_index=c.applied_index,
+                                     commit_index=c.commit_index, epoch=self.map.epoch)
+
+    async def _wait(self, fut: asyncio.Future[Any]) -> Any:
+        self.host.wake()
+        try:
+            return await asyncio.wait_for(fut, self.cfg.request_timeout_s)
+        except TimeoutError:
+            raise Timeout("request timed out in the node; a write may or may not apply") from None
+        except NotLeader as exc:
+            raise self._not_leader(exc) from None
+
+    async def _read_barrier(self, g: Group, header: kv_pb2.RequestHeader) -> None:
+        level = header.consistency
+        try:
+            if level in (_C.CONSISTENCY_UNSPECIFIED, _C.CONSISTENCY_LINEARIZABLE):
+                await self._wait(g.submit_linearizable_read())
+            elif level == _C.CONSISTENCY_LEASE:
+                await self._wait(g.submit_lease_read())
+            elif level == _C.CONSISTENCY_SEQUENTIAL:
+                await self._wait(g.wait_applied(header.min_applied_index))
+            elif level != _C.CONSISTENCY_STALE:
+                raise InvalidArgument(f"unknown consistency level {level}")
+        except NotLeader as exc:
+            raise self._not_leader(exc) from None
+
+    # --- Batch: the client's coalesced path ------------------------------------
+    @map_errors
+    async def Batch(self, request: kv_pb2.BatchRequest,
+                    context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.BatchResponse:
+        h = request.header
+        if len(request.ops) > self.cfg.max_batch_ops:
+            raise InvalidArgument(f"batch of {len(request.ops)} ops exceeds "
+                                  f"{self.cfg.max_batch_ops}")
+        g = self._group(h, None)
+        results: list[kv_pb2.OpResult | None] = [None] * len(request.ops)
+        writes: list[tuple[int, asyncio.Future[Any]]] = []
+        reads: list[int] = []
+        for i, op in enumerate(request.ops):
+            try:
+                self._check_op_shard(g.gid, op)
+                if op.type in _WRITES:
+                    cmd = ops.command(self.sm, op, h.client_id, h.ack_seq)
+                    writes.append((i, g.submit_write(cmd)))
+                elif op.type == _C.OP_TYPE_GET:
+                    ops.check_key(self.sm, op.key)
+                    reads.append(i)
+                else:
+                    raise InvalidArgument(f"unknown op type {op.type}")
+            except NotLeader as exc:
+                raise self._not_leader(exc) from None
+            except KVError as exc:
+                results[i] = kv_pb2.OpResult(error=error_to_proto(exc))
+        await self._finish_writes(writes, results)
+        if reads:
+            await self._read_barrier(g, h)
+            with self.host.store.read() as txn:
+                for i in reads:
+                    results[i] = ops.get_result(self.sm, txn, g.gid, request.ops[i].key)
+        return kv_pb2.BatchResponse(header=self._header(g),
+                                    results=[r or kv_pb2.OpResult() for r in results])
+
+    def _check_op_shard(self, gid: int, op: kv_pb2.Op) -> None:
+        if op.key and self.map.shard_for_key(op.key) != gid:
+            raise WrongShard(f"key does not belong to shard {gid}", epoch=self.map.epoch)
+
+    async def _finish_writes(self, writes: list[tuple[int, asyncio.Future[Any]]],
+                             results: list[kv_pb2.OpResult | None]) -> None:
+        if not writes:
+            return
+        self.host.wake()
+        futs = [f for _, f in writes]
+        _, pending = await asyncio.wait(futs, timeout=self.cfg.request_timeout_s)
+        for i, fut in writes:
+            if fut in pending:
+                fut.cancel()
+                err: KVError = Timeout("write timed out in the node; it may or may not apply")
+                results[i] = kv_pb2.OpResult(error=error_to_proto(err))
+            elif fut.exception() is not None:
+                exc = fut.exception()
+                if isinstance(exc, NotLeader):
+                    exc = self._not_leader(exc)
+                results[i] = kv_pb2.OpResult(error=error_to_proto(exc))  # type: ignore[arg-type]
+            else:
+                results[i] = ops.write_result(fut.result())
+
+    # --- single-op calls (kvctl, simple apps) ------------------------------------
+    async def _one(self, header: kv_pb2.RequestHeader, op: kv_pb2.Op
+                   ) -> tuple[kv_pb2.OpResult, kv_pb2.ResponseHeader]:
+        g = self._group(header, op.key)
+        if op.type == _C.OP_TYPE_GET:
+            ops.check_key(self.sm, op.key)
+            await self._read_barrier(g, header)
+            with self.host.store.read() as txn:
+                return ops.get_result(self.sm, txn, g.gid, op.key), self._header(g)
+        try:
+            fut = g.submit_write(ops.command(self.sm, op, header.client_id, header.ack_seq))
+        except NotLeader as exc:
+            raise self._not_leader(exc) from None
+        res = ops.write_result(await self._wait(fut))
+        if res.HasField("error"):
+            from kvstore.rpc_status import error_from_proto
+
+            raise error_from_proto(res.error)
+        return res, self._header(g)
+
+    @map_errors
+    async def Get(self, request: kv_pb2.GetRequest,
+                  context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.GetResponse:
+        r, h = await self._one(request.header, kv_pb2.Op(type=_C.OP_TYPE_GET, key=request.key))
+        return kv_pb2.GetResponse(header=h, found=r.found, value=r.value)
+
+    @map_errors
+    async def Put(self, request: kv_pb2.PutRequest,
+                  context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.PutResponse:
+        _, h = await self._one(request.header, kv_pb2.Op(
+            type=_C.OP_TYPE_PUT, key=request.key, value=request.value, seq=request.seq))
+        return kv_pb2.PutResponse(header=h)
+
+    @map_errors
+    async def Delete(self, request: kv_pb2.DeleteRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.DeleteResponse:
+        r, h = await self._one(request.header, kv_pb2.Op(
+            type=_C.OP_TYPE_DELETE, key=request.key, seq=request.seq))
+        return kv_pb2.DeleteResponse(header=h, found=r.found)
+
+    @map_errors
+    async def CompareAndSwap(self, request: kv_pb2.CompareAndSwapRequest,
+                             context: grpc.aio.ServicerContext[Any, Any]
+                             ) -> kv_pb2.CompareAndSwapResponse:
+        r, h = await self._one(request.header, kv_pb2.Op(
+            type=_C.OP_TYPE_CAS, key=request.key, value=request.value, seq=request.seq,
+            expected=request.expected, expect_absent=request.expect_absent))
+        return kv_pb2.CompareAndSwapResponse(header=h, succeeded=r.cas_succeeded,
+                                             found=r.found, current=r.value)
+
+    @map_errors
+    async def Scan(self, request: kv_pb2.ScanRequest,
+                   context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.ScanResponse:
+        h = request.header
+        if h.shard_id == 0:
+            raise InvalidArgument("Scan needs a shard_id (the client fans out to every shard)")
+        g = self._group(h, None)
+        limit = min(request.limit or MAX_SCAN_LIMIT, MAX_SCAN_LIMIT)
+        await self._read_barrier(g, h)
+        with self.host.store.read() as txn:
+            items = self.sm.scan(txn, g.gid, request.start_key, request.end_key or None,
+                                 limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        return kv_pb2.ScanResponse(
+            header=self._header(g), more=more,
+            next_start_key=items[-1][0] + b"\x00" if more and items else b"",
+            items=[kv_pb2.KeyValue(key=k, value=b"" if request.keys_only else v)
+                   for k, v in items])

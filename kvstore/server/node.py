@@ -1,0 +1,94 @@
+"""A kvstore node process: composition of store, host, transport and gRPC services.
+
+Start order: open LMDB -> build the static shard map -> create the host (one
+Raft group per shard replica placed here) -> start peer streams -> start
+the gRPC server (KV, Raft, Admin, Health) -> run the host loop.
+`aclose()` reverses it; waiting clients get UNAVAILABLE, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from kvstore.errors import ConfigError
+from kvstore.logging import get_logger
+from kvstore.proto import admin_pb2_grpc, kv_pb2_grpc, raft_pb2_grpc
+from kvstore.server.admin_service import AdminService
+from kvstore.server.config import NodeConfig
+from kvstore.server.host import MultiRaftHost
+from kvstore.server.kv_service import KVService
+from kvstore.server.raft_service import RaftService
+from kvstore.sharding import ShardingError, ShardMap
+from kvstore.statemachine import StateMachine
+from kvstore.storage import NodeStore
+from kvstore.transport.peers import PeerStreams
+
+log = get_logger("kvstore.node")
+
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class Node:
+    def __init__(self, cfg: NodeConfig) -> None:
+        self.cfg = cfg
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        self.store = NodeStore(cfg.data_dir, sync=cfg.fsync, cluster_id=cfg.cluster_id.encode(),
+                               node_id=cfg.node_id)
+        try:
+            self.shard_map = ShardMap.build(cfg.cluster_id, cfg.peers, cfg.shards,
+                                            cfg.replication)
+        except ShardingError as exc:
+            raise ConfigError(str(exc)) from exc
+        placement = {s.shard_id: list(s.replicas) for s in self.shard_map.shards}
+        self.sm = StateMachine(self.store, max_key_bytes=cfg.max_key_bytes,
+                               max_value_bytes=cfg.max_value_bytes)
+        self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, cfg.peers, self._unreachable)
+        self.host = MultiRaftHost(cfg, self.store, self.sm, placement, self.peers.send)
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._host_task: asyncio.Task[None] | None = None
+
+    def _unreachable(self, peer: int, gids: list[int]) -> None:
+        self.host.report_unreachable(peer, gids)
+
+    async def start(self) -> None:
+        kv_pb2_grpc.add_KVServicer_to_server(
+            KVService(self.host, self.sm, self.shard_map, self.cfg), self.server)
+        raft_pb2_grpc.add_RaftServicer_to_server(
+            RaftService(self.host, self.cfg.cluster_id, self.cfg.peers), self.server)
+        admin_pb2_grpc.add_AdminServicer_to_server(
+            AdminService(self.host, self.shard_map, self.cfg.listen), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = self.server.add_insecure_port(self.cfg.listen)
+        if self.port == 0:
+            raise ConfigError(f"cannot listen on {self.cfg.listen} (address in use?)")
+        await self.peers.start()
+        self._host_task = asyncio.create_task(self.host.run(), name="multiraft-host")
+        await self.server.start()
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("node.started", node=self.cfg.node_id, listen=self.cfg.listen,
+                 groups=len(self.host.groups), shards=self.cfg.shards)
+
+    async def aclose(self) -> None:
+        log.info("node.stopping", node=self.cfg.node_id)
+        await self.health.enter_graceful_shutdown()
+        self.host.stop()
+        await self.server.stop(grace=1.0)
+        if self._host_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._host_task
+        await self.peers.aclose()
+        self.store.close()
+        log.info("node.stopped", node=self.cfg.node_id)

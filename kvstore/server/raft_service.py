@@ -1,0 +1,62 @@
+"""Inbound side of the peer transport: the `Raft.Stream` servicer.
+
+Each peer keeps one client stream open to us. Every batch is checked (cluster
+id, addressed to this node, from a known peer, well-formed payload) before
+its messages reach the host; a bad batch ends that stream with a status
+(the peer reconnects) and never reaches a Raft core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from kvstore.errors import InvalidArgument, WrongCluster
+from kvstore.logging import get_logger
+from kvstore.proto import raft_pb2, raft_pb2_grpc
+from kvstore.raft.codec import DecodeError
+from kvstore.rpc_status import abort_with
+from kvstore.server.host import MultiRaftHost
+from kvstore.transport.wire import decode_batch
+
+log = get_logger("kvstore.raft_service")
+
+
+class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
+    def __init__(self, host: MultiRaftHost, cluster_id: str, peers: dict[int, str]) -> None:
+        self.host = host
+        self.cluster_id = cluster_id
+        self.peers = peers
+        self.node_id = host.node_id
+        self.rejected = 0
+
+    async def Stream(self, request_iterator: AsyncIterator[raft_pb2.RaftBatch],
+                     context: grpc.aio.ServicerContext[Any, Any]) -> raft_pb2.RaftStreamSummary:
+        n = 0
+        async for req in request_iterator:
+            err = self._check(req)
+            if err is None:
+                try:
+                    items = decode_batch(req.payload, req.from_node, self.node_id)
+                except DecodeError as exc:
+                    err = InvalidArgument(f"malformed raft batch from node {req.from_node}: {exc}")
+                else:
+                    self.host.deliver(items)
+                    n += 1
+                    continue
+            self.rejected += 1
+            log.warning("raft.batch_rejected", peer=req.from_node, error=err.message)
+            await abort_with(context, err)
+        return raft_pb2.RaftStreamSummary(batches=n)
+
+    def _check(self, req: raft_pb2.RaftBatch) -> InvalidArgument | WrongCluster | None:
+        if req.cluster_id != self.cluster_id:
+            return WrongCluster(f"peer is in cluster {req.cluster_id!r}, this node is in "
+                                f"{self.cluster_id!r}")
+        if req.to_node != self.node_id:
+            return InvalidArgument(f"batch for node {req.to_node} reached node {self.node_id}")
+        if req.from_node not in self.peers or req.from_node == self.node_id:
+            return InvalidArgument(f"batch from unknown node {req.from_node}")
+        return None
