@@ -16,12 +16,18 @@ def cli() -> None:
 def _register() -> None:
     # Each command lives in its own module; importing here keeps the group the
     # one place that knows them all.
-    from cli import check_cmd, cluster_cmd
+    from cli import check_cmd, cluster_cmd, kv_cmd, status_cmd
 
     cli.add_command(check_cmd.check)
     cli.add_command(cluster_cmd.cluster)
+    cli.add_command(status_cmd.status)
+    kv_cmd.register(cli)
 
 
 def main() -> None:
     _register()
     cli()
+
+
+if __name__ == "__main__":
+    main()

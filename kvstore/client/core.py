@@ -221,9 +221,14 @@ class KVClient:
                 raise error_from_proto(result.error)
             except NotLeader as exc:
                 last = exc
-                if exc.leader_hint:
+                believed = self.router.leaders.get(shard, 0)
+                if exc.leader_hint and exc.leader_hint != believed:
                     self.router.note_leader(shard, exc.leader_hint)
+                    if attempt >= 2:  # hints can be stale during an election: slow down
+                        await self._sleep(attempt, deadline)
                 else:
+                    # No news (or the hint is the leader we could not reach): the
+                    # election is still running; try another replica after a pause.
                     self.router.rotate_leader(shard)
                     await self._sleep(attempt, deadline)
             except WrongShard as exc:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 class RetryPolicy:
     base_delay_s: float = 0.01
     max_delay_s: float = 0.5
-    max_attempts: int = 50
+    max_attempts: int = 100_000  # the op's deadline is the real bound
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^attempt)]."""

@@ -1,0 +1,121 @@
+"""Bad input gets a clear gRPC status with a message; the node keeps serving.
+
+Covers issue 3's list: oversized or empty keys, oversized values, garbage
+bytes on the Raft stream, unknown shard ids and a wrong cluster id — each
+sent over a raw gRPC channel, as a buggy or hostile client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from kvstore.client import KVClient
+from kvstore.cluster.local import LocalCluster
+from kvstore.errors import InvalidArgument
+from kvstore.proto import kv_pb2, kv_pb2_grpc, raft_pb2, raft_pb2_grpc
+
+
+@pytest.fixture
+def stub(cluster3: LocalCluster) -> Iterator[kv_pb2_grpc.KVStub]:
+    with grpc.insecure_channel(cluster3.endpoints[0], options=[
+            ("grpc.max_send_message_length", 8 << 20)]) as ch:
+        yield kv_pb2_grpc.KVStub(ch)
+
+
+def _code(call: object) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as ei:
+        call()  # type: ignore[operator]
+    return ei.value.code(), ei.value.details()  # type: ignore[attr-defined]
+
+
+def test_oversized_and_empty_keys_and_values(stub: kv_pb2_grpc.KVStub) -> None:
+    code, msg = _code(lambda: stub.Put(kv_pb2.PutRequest(key=b"k" * 4097, value=b"v"),
+                                       timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "4097 bytes exceeds" in msg
+    code, msg = _code(lambda: stub.Put(kv_pb2.PutRequest(key=b"", value=b"v"), timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "empty" in msg
+    code, msg = _code(lambda: stub.Put(
+        kv_pb2.PutRequest(key=b"big", value=b"x" * ((1 << 20) + 1)), timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "value of 1048577 bytes" in msg
+    code, msg = _code(lambda: stub.Get(kv_pb2.GetRequest(key=b""), timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_batch_reports_bad_ops_individually(stub: kv_pb2_grpc.KVStub) -> None:
+    good = kv_pb2.Op(type=kv_pb2.OP_TYPE_GET, key=b"")
+    r = None
+    for shard in range(1, 9):
+        try:
+            r = stub.Batch(kv_pb2.BatchRequest(header=kv_pb2.RequestHeader(shard_id=shard),
+                                               ops=[good]), timeout=5)
+            break
+        except grpc.RpcError as exc:  # not the leader of that shard: try another
+            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert r is not None
+    assert r.results[0].HasField("error")
+    assert r.results[0].error.type == "InvalidArgument"
+
+
+def test_unknown_shard_and_wrong_cluster(stub: kv_pb2_grpc.KVStub) -> None:
+    code, msg = _code(lambda: stub.Batch(kv_pb2.BatchRequest(
+        header=kv_pb2.RequestHeader(shard_id=999)), timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "unknown shard 999" in msg
+    code, msg = _code(lambda: stub.Get(kv_pb2.GetRequest(
+        key=b"k", header=kv_pb2.RequestHeader(cluster_id="other")), timeout=5))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "other" in msg
+
+
+def _raft_stream(addr: str, batches: list[raft_pb2.RaftBatch]) -> tuple[grpc.StatusCode, str]:
+    with grpc.insecure_channel(addr) as ch:
+        stub = raft_pb2_grpc.RaftStub(ch)
+        with pytest.raises(grpc.RpcError) as ei:
+            stub.Stream(iter(batches), timeout=5)
+        return ei.value.code(), ei.value.details()  # type: ignore[attr-defined]
+
+
+def test_garbage_and_wrong_cluster_on_the_raft_stream(cluster3: LocalCluster) -> None:
+    addr = cluster3.nodes[1].addr
+    code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
+        cluster_id="local", from_node=2, to_node=1, payload=b"\xc1\xff garbage")])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "malformed raft batch" in msg
+    code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
+        cluster_id="evil", from_node=2, to_node=1, payload=b"")])
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "evil" in msg
+    code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
+        cluster_id="local", from_node=9, to_node=1, payload=b"\x90")])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "unknown node 9" in msg
+    # A well-formed batch that impersonates another node inside the payload.
+    from kvstore.raft import Message, MessageType
+    from kvstore.transport.wire import encode_batch
+
+    forged = encode_batch([(1, Message(MessageType.HEARTBEAT, to=1, frm=3, term=99))])
+    code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
+        cluster_id="local", from_node=2, to_node=1, payload=forged)])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "on link 2->1" in msg
+
+    async def still_serving() -> bytes | None:
+        async with KVClient(cluster3.endpoints) as kv:
+            await kv.put(b"after-garbage", b"ok")
+            return await kv.get(b"after-garbage")
+
+    assert asyncio.run(still_serving()) == b"ok"
+    assert cluster3.alive(1)
+
+
+def test_client_rejects_bad_arguments_with_kvstore_errors(cluster3: LocalCluster) -> None:
+    async def scenario() -> None:
+        async with KVClient(cluster3.endpoints) as kv:
+            with pytest.raises(InvalidArgument, match="keys must be bytes"):
+                await kv.put("text", b"v")  # type: ignore[arg-type]
+            with pytest.raises(InvalidArgument, match="unknown consistency level"):
+                await kv.get(b"k", consistency="eventual")
+            with pytest.raises(InvalidArgument, match="exceeds the limit"):
+                await kv.put(b"k" * 5000, b"v")
+
+    asyncio.run(scenario())
+    with pytest.raises(InvalidArgument, match="no endpoints"):
+        KVClient([])
