@@ -1,0 +1,24 @@
+"""TEST-ONLY deliberately broken cores, to prove the simulator's checker can fail.
+
+Never use these outside tests and `python -m kvstore.sim --broken ...`.
+
+`CommitOldTermCore` disables Raft §5.4.2: its leader commits an entry of an
+older term as soon as a quorum holds it, instead of only entries of its own
+term. Figure 8 of the Raft paper shows how such an entry can then be
+overwritten by a later leader; the simulator must report it (as a state
+machine safety, leader completeness or acked-proposal-lost violation).
+"""
+
+from __future__ import annotations
+
+from kvstore.raft import RaftCore
+
+
+class CommitOldTermCore(RaftCore):
+    """TEST-ONLY: a leader that commits old-term entries by counting replicas."""
+
+    def _may_commit_at(self, index: int) -> bool:
+        return True
+
+
+BROKEN_CORES: dict[str, type[RaftCore]] = {"commit-old-term": CommitOldTermCore}

@@ -1,0 +1,107 @@
+"""Running many seeds (optionally on several processes) and reporting them.
+
+`run_seed` is one simulation; `run_seeds` maps it over seeds with
+`multiprocessing` when `jobs > 1`. Results come back in seed order, so the
+output of a run does not depend on the number of jobs. `stop_after` ends the
+run after that many violations (used to measure how fast a broken core is
+caught without paying for the whole budget).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+
+from kvstore.raft import RaftCore
+from kvstore.sim.broken import BROKEN_CORES
+from kvstore.sim.node import CoreFactory
+from kvstore.sim.sim import SimResult, Simulation
+from kvstore.sim.trace import Trace
+
+
+def core_factory(broken: str | None) -> CoreFactory:
+    """The core class to simulate: the real one, or a named TEST-ONLY broken one."""
+    if broken is None:
+        return RaftCore
+    try:
+        return BROKEN_CORES[broken]
+    except KeyError:
+        raise ValueError(f"unknown broken variant {broken!r}; "
+                         f"choose from {sorted(BROKEN_CORES)}") from None
+
+
+def run_seed(seed: int, nodes: int = 3, steps: int = 1000, broken: str | None = None,
+             trace: Trace | None = None) -> SimResult:
+    """Simulate one seed and return its outcome."""
+    return Simulation(seed, nodes, steps, core_factory(broken), trace).run()
+
+
+def _worker(args: tuple[int, int, int, str | None]) -> SimResult:
+    seed, nodes, steps, broken = args
+    return run_seed(seed, nodes, steps, broken)
+
+
+@dataclass(slots=True)
+class Summary:
+    """Aggregate outcome of a multi-seed run."""
+
+    seeds: int = 0
+    commits: int = 0
+    ticks: int = 0
+    elapsed: float = 0.0
+    failures: list[SimResult] = field(default_factory=list)
+
+    def line(self) -> str:
+        secs = max(self.elapsed, 1e-9)
+        return (
+            f"seeds={self.seeds} violations={len(self.failures)} commits={self.commits} "
+            f"elapsed={self.elapsed:.1f}s commits_per_sec={self.commits / secs:.0f} "
+            f"seeds_per_min={self.seeds * 60 / secs:.0f}"
+        )
+
+
+def _results(seeds: list[int], nodes: int, steps: int, broken: str | None,
+             jobs: int) -> Generator[SimResult, None, None]:
+    work = [(s, nodes, steps, broken) for s in seeds]
+    if jobs <= 1 or len(work) <= 1:
+        yield from map(_worker, work)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ctx.Pool(jobs) as pool:
+        yield from pool.imap(_worker, work, chunksize=max(1, min(16, len(work) // (4 * jobs))))
+
+
+def run_seeds(seeds: Iterable[int], nodes: int = 3, steps: int = 1000,
+              broken: str | None = None, jobs: int = 1, stop_after: int = 0,
+              on_result: Callable[[SimResult], None] | None = None) -> Summary:
+    """Simulate every seed; stop early after `stop_after` violations if it is > 0."""
+    core_factory(broken)  # fail fast on a bad name, before forking
+    summary = Summary()
+    start = time.perf_counter()
+    results = _results(list(seeds), nodes, steps, broken, jobs)
+    for res in results:
+        summary.seeds += 1
+        summary.commits += res.commits
+        summary.ticks += res.ticks
+        if not res.ok:
+            summary.failures.append(res)
+        if on_result is not None:
+            on_result(res)
+        if stop_after and len(summary.failures) >= stop_after:
+            break
+    results.close()  # stops the worker pool if we left early
+    summary.elapsed = time.perf_counter() - start
+    return summary
+
+
+def report(res: SimResult) -> str:
+    """The text printed for a failing seed: the rule, the trace tail, how to replay it."""
+    lines = [f"VIOLATION seed={res.seed} nodes={res.nodes}: {res.rule}: {res.details}",
+             f"  params: {res.params}", "  last trace lines:"]
+    lines += [f"    {t}" for t in res.tail]
+    lines.append(f"reproduce with: python -m kvstore.sim --seed {res.seed} --nodes {res.nodes} "
+                 f"--steps {res.steps} --trace")
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""One deterministic simulation run: N hosts, a virtual clock, faults from one seed.
+
+A run has three phases:
+1. chaos, `steps` ticks: each step the nemesis and the clients act, every live
+   node ticks once (at its own phase inside the tick) and messages are
+   delivered when due. Safety is checked as the hosts persist and apply.
+2. heal: partitions, loss and pauses are lifted and down nodes restart. Within
+   `LIVENESS_ROUNDS * election_ticks` ticks a leader followed by a quorum must
+   emerge.
+3. converge: a fresh (barrier) proposal must commit and every node must catch
+   up to the highest applied index; a stall of that many ticks without any node committing or applying more is a liveness violation.
+   Every acked proposal is then applied on every node (the checker has already
+   verified each apply against the acked payload). Then a full pairwise log
+   matching check runs once.
+
+Determinism: all randomness comes from `random.Random(seed)` and rngs derived
+from it (network, nemesis, clients, one per core start), iteration over nodes
+is sorted, and the queue order is total. So a seed always yields the same
+trace digest. The host loop either handles a node's Ready right after each
+input or batches all inputs of one microtick first (drawn per seed), as a
+real host that drains a socket before a storage write.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass
+
+from kvstore.raft import Entry, Message, MessageType, RaftCore, ReadState, StateRole
+from kvstore.sim.checker import SafetyChecker, Violation
+from kvstore.sim.client import Workload
+from kvstore.sim.nemesis import Nemesis, leader_of
+from kvstore.sim.network import Network
+from kvstore.sim.node import CoreFactory, SimNode
+from kvstore.sim.params import TICK, SimParams, draw_params
+from kvstore.sim.trace import Trace
+
+# Post-heal bounds are LIVENESS_ROUNDS * election_ticks. One election round
+# takes 1-2 election timeouts and, even with a node that cannot win (stale log,
+# no pre-vote) winning every timeout race it enters, fails with probability
+# about 1/3; 20 timeouts (>= 10 rounds) make a false alarm ~1e-5 per seed, while
+# a real liveness bug (no leader at all, a stuck follower) still fails every time.
+LIVENESS_ROUNDS = 20
+
+
+@dataclass(slots=True)
+class SimResult:
+    """The outcome of one seed (picklable: crosses process boundaries)."""
+
+    seed: int
+    nodes: int
+    steps: int
+    rule: str  # "" when no violation
+    details: str
+    commits: int
+    ticks: int
+    digest: int
+    tail: list[str]
+    params: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.rule
+
+
+class Simulation:
+    """The cluster, its network, nemesis, clients and checker for one seed."""
+
+    def __init__(self, seed: int, nodes: int, steps: int, factory: CoreFactory = RaftCore,
+                 trace: Trace | None = None) -> None:
+        rng = random.Random(seed)
+        self.seed = seed
+        self.params: SimParams = draw_params(rng, nodes, steps)
+        self.trace = trace or Trace()
+        self.checker = SafetyChecker()
+        self.net = Network(self.params, random.Random(rng.getrandbits(64)), self.trace)
+        self.nemesis = Nemesis(self.params, random.Random(rng.getrandbits(64)), self.trace)
+        self.workload = Workload(seed, self.params, random.Random(rng.getrandbits(64)),
+                                 self.checker, self.trace)
+        self._core_rngs = random.Random(rng.getrandbits(64))
+        voters = list(range(1, nodes + 1))
+        self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
+        self._phase = {i: rng.randrange(TICK) for i in voters}
+        self._batch = rng.random() < 0.5
+        self._factory = factory
+        self.now = 0
+        self.ticks = 0
+
+    # --- driver -----------------------------------------------------------
+    def run(self) -> SimResult:
+        rule = details = ""
+        self.trace.note(0, "params", self.params.summary() + f" batch={self._batch}")
+        try:
+            for nid in sorted(self.nodes):
+                self.restart(nid)
+            for _ in range(self.params.steps):
+                self.step(chaos=True)
+            self._heal_and_elect()
+            self._converge()
+            self.checker.check_logs_match({i: n.storage for i, n in self.nodes.items()})
+        except Violation as v:
+            rule, details = v.rule, v.details
+        except Exception as exc:  # any crash of the core under test is a finding
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            rule = "core exception"
+            details = f"{type(exc).__name__}: {exc} at {where.filename}:{where.lineno}"
+        return SimResult(
+            self.seed, self.params.nodes, self.params.steps, rule, details,
+            self.checker.commands, self.ticks, self.trace.digest, self.trace.tail(),
+            self.params.summary(),
+        )
+
+    def step(self, chaos: bool) -> None:
+        """One tick of virtual time."""
+        t0 = self.ticks * TICK
+        self.now = t0
+        if chaos:
+            self.nemesis.step(self)
+            self.workload.step(self.now, self.nodes)
+        for nid in sorted(self.nodes):
+            node = self.nodes[nid]
+            if node.core is not None and not node.paused_until and node.core.has_ready():
+                self._ready(node)
+            self.net.push(t0 + self._phase[nid], nid, None)
+        self._run_until(t0 + TICK)
+        self.ticks += 1
+
+    def _run_until(self, end: int) -> None:
+        net, nodes = self.net, self.nodes
+        while batch := net.pop_due(end):
+            self.now = batch[0][0]
+            dirty: set[int] = set()
+            for _at, _seq, nid, m in batch:
+                node = nodes[nid]
+                core = node.core
+                if core is None:
+                    if m is not None:
+                        self.trace.msg(self.now, "lost", m)
+                        net.lost(m, self.now)
+                    continue
+                if node.paused_until:
+                    if m is not None:
+                        net.push(node.paused_until, nid, m)
+                    continue
+                if m is None:
+                    core.tick()
+                elif not self._deliver(core, m):
+                    continue
+                if self._batch:
+                    dirty.add(nid)
+                else:
+                    self._ready(node)
+            for nid in sorted(dirty):
+                self._ready(nodes[nid])
+
+    def _deliver(self, core: RaftCore, m: Message) -> bool:
+        """Hand `m` to its node; False if a partition cut it on the wire."""
+        net = self.net
+        if m.type == MessageType.SNAP_STATUS:
+            self.trace.msg(self.now, "report", m)
+            core.report_snapshot(m.frm, not m.reject)
+        elif m.type == MessageType.UNREACHABLE:
+            self.trace.msg(self.now, "report", m)
+            core.report_unreachable(m.frm)
+        elif (m.frm, m.to) in net.cut:
+            self.trace.msg(self.now, "cut", m)
+            net.lost(m, self.now, cut=True)
+            return False
+        else:
+            self.trace.msg(self.now, "deliver", m)
+            core.step(m)
+            if m.type == MessageType.SNAPSHOT:
+                net.feedback(m, self.now, ok=True)
+        return True
+
+    def _ready(self, node: SimNode) -> None:
+        p = self.params
+        node.handle_ready(self.checker, self, self._send, p.snapshot_interval, p.compact_lag)
+
+    def _send(self, m: Message) -> None:
+        self.net.send(m, self.now)
+
+    # --- cluster operations (nemesis) ----------------------------------------
+    def crash(self, nid: int) -> None:
+        self.nodes[nid].crash()
+        self.net.forget(nid, self.now)
+        self.workload.on_crash(nid)
+        self.trace.note(self.now, "nemesis", f"crash {nid}")
+
+    def restart(self, nid: int) -> None:
+        node = self.nodes[nid]
+        cfg = self.params.config(nid, node.applied)
+        node.start(self._factory, cfg, random.Random(self._core_rngs.getrandbits(64)))
+        self.trace.note(self.now, "nemesis", f"start {nid} applied={node.applied} "
+                        f"hs={node.storage.hard_state} first={node.storage.first_index()} "
+                        f"last={node.storage.last_index()}")
+
+    # --- ReadyObserver ------------------------------------------------------
+    def on_apply(self, node: int, e: Entry) -> None:
+        self.workload.on_apply(node, e)
+
+    def on_read_state(self, node: int, rs: ReadState) -> None:
+        self.workload.on_read_state(node, rs)
+
+    def on_role(self, node: int, role: StateRole, term: int) -> None:
+        self.trace.note(self.now, "role", f"{node} {role.name} term={term}")
+        if role == StateRole.LEADER:
+            self.nemesis.on_leader(self.now, node)
+
+    # --- liveness -----------------------------------------------------------
+    def _established_leader(self) -> int:
+        """A leader that a quorum of nodes follows in its term, or 0."""
+        lead = leader_of(self)
+        core = self.nodes[lead].core if lead else None
+        if core is None:
+            return 0
+        followers = sum(1 for n in self.nodes.values() if n.core is not None
+                        and n.core.term == core.term and n.core.leader_id == lead)
+        return lead if 2 * followers > len(self.nodes) else 0
+
+    def _heal_and_elect(self) -> None:
+        """After healing and restarting everyone, a leader must emerge within the bound."""
+        self.nemesis.heal_all(self)
+        bound = LIVENESS_ROUNDS * self.params.election_ticks
+        for _ in range(bound):
+            if self._established_leader():
+                return
+            self.step(chaos=False)
+        raise Violation("liveness", f"no leader elected within {bound} ticks of healing; "
+                        f"{self._roles()}")
+
+    def _roles(self) -> str:
+        return "roles=" + " ".join(
+            f"{i}:{n.role.name}@{n.core.term if n.core else -1}"
+            f"(lead={n.core.leader_id if n.core else -1},applied={n.applied})"
+            for i, n in sorted(self.nodes.items()))
+
+    def _converge(self) -> None:
+        """A fresh (barrier) proposal commits, and every node catches up to it.
+
+        The backlog left by the chaos phase can be long (and §5.4.2 forbids
+        committing any of an old-term backlog before the new leader's own
+        entry is replicated), so the bound is on stalls: `LIVENESS_ROUNDS *
+        election_ticks` ticks in which the sum of persisted log lengths, commit and applied
+        indexes reaches no new high is a liveness violation. A hard cap
+        proportional to the backlog catches a livelock that keeps changing
+        logs without ever converging.
+        """
+        p = self.params
+        backlog = max(n.storage.last_index() for n in self.nodes.values())
+        cap = 50 * p.election_ticks + backlog * (2 * p.max_delay // TICK + 2)
+        bound = LIVENESS_ROUNDS * p.election_ticks
+        barriers: dict[int, bytes] = {}  # index -> payload
+        owner = (0, 0)  # (leader, term) holding the latest barrier
+        target = 0  # set once a barrier is acked: everyone must apply this far
+        stall, progress = 0, -1
+        for _ in range(cap):
+            if not target:
+                lead = leader_of(self)
+                core = self.nodes[lead].core if lead else None
+                if core is not None and (lead, core.term) != owner:
+                    got = self.workload.propose(self.now, self.nodes[lead])
+                    if got is not None:
+                        owner = (lead, got[1])
+                        barriers[got[0]] = got[2]
+                if any(self.workload.acked.get(i) == d for i, d in barriers.items()):
+                    target = max(n.applied for n in self.nodes.values())
+                    target = max(target, self.workload.max_acked)
+            if target and all(n.applied >= target for n in self.nodes.values()):
+                return
+            total = sum(n.applied + n.storage.hard_state.commit + n.storage.last_index()
+                        for n in self.nodes.values())
+            stall = 0 if total > progress else stall + 1
+            progress = max(progress, total)
+            if stall > bound:
+                what = f"catch up to {target}" if target else "commit a barrier entry"
+                raise Violation("liveness", f"cluster failed to {what} (no progress for "
+                                f"{bound} ticks after healing); {self._roles()}")
+            self.step(chaos=False)
+        raise Violation("liveness", f"no convergence within {cap} ticks after healing "
+                        f"(backlog {backlog}); {self._roles()}")
