@@ -91,7 +91,8 @@ class KVClient:
     def __init__(self, endpoints: Sequence[str], *, consistency: str = "linearizable",
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
                  coalesce: bool = True, max_batch_ops: int = 512,
-                 retry: RetryPolicy | None = None, seed: int | None = None) -> None:
+                 retry: RetryPolicy | None = None, seed: int | None = None,
+                 interceptors: Sequence[grpc.aio.ClientInterceptor] = ()) -> None:
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -109,6 +110,7 @@ class KVClient:
         self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._kv: dict[str, kv_pb2_grpc.KVStub] = {}
+        self._interceptors = list(interceptors)
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -137,7 +139,7 @@ class KVClient:
                 ("grpc.max_receive_message_length", 64 << 20),
                 ("grpc.initial_reconnect_backoff_ms", 100),
                 ("grpc.max_reconnect_backoff_ms", 1000),
-            ])
+            ], interceptors=self._interceptors or None)
             self._kv[addr] = kv_pb2_grpc.KVStub(ch)
         return ch
 
