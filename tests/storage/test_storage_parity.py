@@ -102,7 +102,8 @@ class StorageParity(RuleBasedStateMachine):
         if kind == "hs":
             return kind, HardState(*data.draw(st.tuples(*[st.integers(0, 9)] * 3)))
         if kind == "apply_snap":
-            index = data.draw(st.integers(max(0, m.snapshot().meta.index - 1), last + 5))
+            lo = max(0, m.snapshot().meta.index - 1)
+            index = data.draw(st.integers(lo, max(lo, last) + 5))
             voters = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=3, unique=True))
             return kind, SnapshotMeta(index, data.draw(st.integers(1, 6)), ConfState(voters))
         return kind, data.draw(near)
