@@ -59,11 +59,13 @@ class WriteBatch:
         self._store._batch_done()
         if exc_type is not None:
             self.txn.abort()
+            if isinstance(exc, lmdb.Error):
+                raise _storage_error(exc) from exc
             return
         try:
             self.txn.commit()  # with sync=True LMDB fdatasyncs here: once for all groups
         except lmdb.Error as err:
-            raise InternalError(f"storage commit failed: {err}") from err
+            raise _storage_error(err) from err
         groups = self._store._groups
         for group_id, p in self._pending.items():
             groups[group_id]._committed(p.st, p.trunc_from, p.new, p.reset)
@@ -213,3 +215,9 @@ class WriteBatch:
         while cur.key() <= end:
             if not cur.delete():
                 break
+
+
+def _storage_error(err: lmdb.Error) -> InternalError:
+    if isinstance(err, lmdb.MapFullError):
+        return InternalError(f"storage commit failed: the store is full (map_size reached): {err}")
+    return InternalError(f"storage commit failed: {err}")
