@@ -6,6 +6,10 @@ records `node.pid` and `node.log` there, and can kill (-9), pause (SIGSTOP),
 resume and restart nodes. `cluster.json` in the root lets `kvctl cluster
 down` find the processes again from another command.
 
+`set_peer_addresses` lets a node dial its peers at other addresses than their
+listen addresses (the chaos harness puts a fault-injecting proxy on every
+link); a node's own entry always stays its listen address.
+
 Ports are ephemeral: each is taken by binding port 0 and releasing it just
 before the node starts (a small race that retries cover).
 """
@@ -58,6 +62,8 @@ class LocalCluster:
     tick_ms: int = 50
     election_ticks: int = 10
     extra: dict[str, object] = field(default_factory=dict)
+    #: node id -> {peer id -> address that node dials for that peer}
+    peer_addrs: dict[int, dict[int, str]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, root: Path, n: int, *, shards: int = 8, replication: int = 3,
@@ -98,8 +104,28 @@ class LocalCluster:
         }
         (self.root / "cluster.json").write_text(json.dumps(raw, indent=2))
 
+    def set_peer_addresses(self, overrides: dict[int, dict[int, str]]) -> None:
+        """Per node, the address it dials for each peer; rewrites the configs.
+
+        Takes effect when a node (re)starts. A peer not named keeps its listen
+        address; a node cannot override its own entry."""
+        for nid, table in overrides.items():
+            if nid not in self.nodes:
+                raise ConfigError(f"no node {nid} in this cluster")
+            for peer, addr in table.items():
+                if peer not in self.nodes or peer == nid:
+                    raise ConfigError(f"node {nid}: cannot override the address of {peer}")
+                if ":" not in addr:
+                    raise ConfigError(f"node {nid}: peer {peer} address must be host:port, "
+                                      f"got {addr!r}")
+        self.peer_addrs = {nid: dict(table) for nid, table in overrides.items()}
+        for node in self.nodes.values():
+            node.config_path.write_text(self._toml(node))
+
     def _toml(self, node: NodeProc) -> str:
-        peers = "\n".join(f'{n.node_id} = "{n.addr}"' for n in self.nodes.values())
+        table = self.peer_addrs.get(node.node_id, {})
+        peers = "\n".join(f'{n.node_id} = "{table.get(n.node_id, n.addr)}"'
+                          for n in self.nodes.values())
         extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in self.extra.items())
         return (
             f'node_id = {node.node_id}\nlisten = "{node.addr}"\n'

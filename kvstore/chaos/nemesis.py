@@ -1,0 +1,217 @@
+"""The nemesis: real faults on real node processes and links, on a seeded schedule.
+
+Faults (one at a time, each started and later stopped):
+- `kill`: SIGKILL of the leader of a random shard, one random node, a
+  majority or all nodes; stopping restarts them (a crash and recovery);
+- `pause`: SIGSTOP of a leader, one node or a majority; stopping sends SIGCONT;
+- `partition`: cut peer links through the proxies (`kvstore.chaos.faults`
+  patterns: halves, isolated leader, majority ring, bridge), by resets or by a
+  blackhole, and, per `client_cuts`, the client links to the nodes outside the
+  side the clients stay with; stopping heals every link.
+
+The schedule (Jepsen's): a quiet period, a fault for about `interval`
+seconds, a quiet period, and so on until the deadline. Every choice comes from
+one `random.Random`, so a seed replays the same fault sequence (timing still
+varies). Every start and stop is written to the timeline (JSON lines with the
+same monotonic clock as the history). Invariant: `heal_all()` leaves every
+node running and unpaused and every link open, whatever was active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from kvstore.chaos import faults
+from kvstore.chaos.net import CLIENT, ChaosNet, Link
+from kvstore.chaos.proxy import LinkState
+from kvstore.cluster.local import LocalCluster
+from kvstore.cluster.probe import node_status
+from kvstore.logging import get_logger
+
+log = get_logger("kvstore.chaos.nemesis")
+
+KINDS = ("kill", "pause", "partition")
+CLIENT_CUTS = ("never", "sometimes", "always")
+_KILL_TARGETS = (("leader", 4), ("one", 3), ("majority", 2), ("all", 1))
+_PAUSE_TARGETS = (("leader", 5), ("one", 3), ("majority", 2))
+
+
+@dataclass(slots=True)
+class Fault:
+    kind: str
+    targets: list[int]
+    detail: str
+    undo: Callable[[], Awaitable[None]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Timeline:
+    """Nemesis events as JSON lines: {"time", "type": start|stop, "fault", ...}."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self._fh = fh
+
+    def write(self, kind: str, fault: str, **fields: Any) -> None:
+        record = {"time": time.monotonic_ns(), "type": kind, "fault": fault, **fields}
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._fh.flush()
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    names = [n for n, _ in table]
+    return rng.choices(names, weights=[w for _, w in table])[0]
+
+
+class Nemesis:
+    def __init__(self, cluster: LocalCluster, net: ChaosNet, kinds: list[str],
+                 interval_s: float, rng: random.Random, timeline: Timeline,
+                 client_cuts: str = "sometimes") -> None:
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown nemesis {unknown}; expected some of "
+                             f"{', '.join(KINDS)}")
+        if client_cuts not in CLIENT_CUTS:
+            raise ValueError(f"client_cuts must be one of {', '.join(CLIENT_CUTS)}")
+        self.cluster = cluster
+        self.net = net
+        self.kinds = list(kinds)
+        self.interval_s = interval_s
+        self.rng = rng
+        self.timeline = timeline
+        self.client_cuts = client_cuts
+        self.active: Fault | None = None
+        self.counts: Counter[str] = Counter()
+
+    @property
+    def node_ids(self) -> list[int]:
+        return sorted(self.cluster.nodes)
+
+    # --- the schedule --------------------------------------------------------------
+    async def run(self, stop_at: float) -> None:
+        """Alternate quiet periods and faults until the monotonic time `stop_at`."""
+        while self.kinds:
+            quiet = self.interval_s * self.rng.uniform(0.5, 1.0)
+            hold = self.interval_s * self.rng.uniform(0.75, 1.25)
+            if time.monotonic() + quiet + 0.5 >= stop_at:
+                return
+            await asyncio.sleep(quiet)
+            await self.start(self.rng.choice(self.kinds))
+            await asyncio.sleep(max(0.0, min(hold, stop_at - time.monotonic())))
+            await self.stop()
+
+    async def start(self, kind: str) -> Fault:
+        if self.active is not None:
+            await self.stop()
+        starter = {"kill": self._kill, "pause": self._pause, "partition": self._partition}
+        fault = await starter[kind]()
+        self.active = fault
+        self.counts[kind] += 1
+        self.timeline.write("start", kind, targets=fault.targets, detail=fault.detail,
+                            **fault.info)
+        log.info("nemesis.start", fault=kind, targets=fault.targets, detail=fault.detail)
+        return fault
+
+    async def stop(self) -> None:
+        fault, self.active = self.active, None
+        if fault is None:
+            return
+        await fault.undo()
+        self.timeline.write("stop", fault.kind, targets=fault.targets)
+        log.info("nemesis.stop", fault=fault.kind, targets=fault.targets)
+
+    async def heal_all(self) -> None:
+        """Stop the active fault, then make sure every node runs and every link is open."""
+        await self.stop()
+        self.net.heal()
+        for nid in self.node_ids:
+            if self.cluster.alive(nid):
+                self.cluster.resume(nid)
+            else:
+                await asyncio.to_thread(self.cluster.start, nid)
+        self.timeline.write("heal", "all", targets=self.node_ids)
+
+    # --- targets ---------------------------------------------------------------------
+    async def leader(self) -> int:
+        """The leader of a random shard (a random node when no leader is known)."""
+        statuses = await asyncio.gather(*(
+            asyncio.to_thread(node_status, self.cluster.nodes[n].addr, 1.0)
+            for n in self.node_ids))
+        shards = sorted({g.group_id for st in statuses if st is not None for g in st.groups})
+        if shards:
+            shard = self.rng.choice(shards)
+            votes = Counter(g.leader_id for st in statuses if st is not None
+                            for g in st.groups if g.group_id == shard and g.leader_id)
+            if votes:
+                return max(sorted(votes), key=lambda n: votes[n])
+        return self.rng.choice(self.node_ids)
+
+    async def _targets(self, how: str) -> list[int]:
+        nodes = self.node_ids
+        if how == "leader":
+            return [await self.leader()]
+        if how == "one":
+            return [self.rng.choice(nodes)]
+        if how == "majority":
+            return sorted(self.rng.sample(nodes, len(nodes) // 2 + 1))
+        return nodes
+
+    # --- faults ----------------------------------------------------------------------
+    async def _kill(self) -> Fault:
+        how = _weighted(self.rng, _KILL_TARGETS)
+        targets = await self._targets(how)
+        for nid in targets:
+            await asyncio.to_thread(self.cluster.kill, nid)
+
+        async def restart() -> None:
+            for nid in targets:
+                await asyncio.to_thread(self.cluster.start, nid)
+
+        return Fault("kill", targets, f"SIGKILL {how}", restart, {"how": how})
+
+    async def _pause(self) -> Fault:
+        how = _weighted(self.rng, _PAUSE_TARGETS)
+        targets = await self._targets(how)
+        for nid in targets:
+            self.cluster.pause(nid)
+
+        async def resume() -> None:
+            for nid in targets:
+                self.cluster.resume(nid)
+
+        return Fault("pause", targets, f"SIGSTOP {how}", resume, {"how": how})
+
+    async def _partition(self) -> Fault:
+        pattern = self.rng.choice(faults.PATTERNS)
+        leader = await self.leader() if pattern == "isolated" else None
+        part = faults.make(pattern, self.node_ids, self.rng, leader)
+        mode = self.rng.choice([LinkState.DROP, LinkState.BLACKHOLE])
+        cut_clients = bool(part.majority) and (
+            self.client_cuts == "always"
+            or (self.client_cuts == "sometimes" and self.rng.random() < 0.5))
+        links: set[Link] = set(part.cuts)
+        if cut_clients:
+            links.update((CLIENT, n) for n in self.node_ids if n not in part.majority)
+        self.net.cut(links, mode)
+
+        async def heal() -> None:
+            self.net.heal()
+
+        minority = sorted(n for n in self.node_ids if part.majority and n not in part.majority)
+        detail = f"{part.name} {part.description} ({mode.value}" + (
+            f", clients cut from {minority})" if cut_clients else ")")
+        return Fault("partition", sorted({a for a, _ in part.cuts} | {b for _, b in part.cuts}),
+                     detail, heal, {"pattern": part.name, "mode": mode.value,
+                                    "clients_cut": cut_clients})
+
+
+def open_timeline(path: Path) -> tuple[Timeline, IO[str]]:
+    fh = path.open("w", encoding="utf-8")
+    return Timeline(fh), fh
