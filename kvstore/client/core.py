@@ -176,19 +176,25 @@ class KVClient:
         return s
 
     # --- the RPC under a batch ------------------------------------------------
-    async def _send_batch(self, key: BatchKey, ops: list[kv_pb2.Op]) -> kv_pb2.BatchResponse:
-        addr, shard, level = key
-        consistency = kv_pb2.CONSISTENCY_LINEARIZABLE if level == _WRITE else level
+    def _header(self, shard: int, level: int) -> kv_pb2.RequestHeader:
         sess = self.session(shard)
-        header = kv_pb2.RequestHeader(
+        consistency = kv_pb2.CONSISTENCY_LINEARIZABLE if level == _WRITE else level
+        return kv_pb2.RequestHeader(
             cluster_id=self.cluster_id, shard_id=shard, epoch=self.router.require_map().epoch,
             consistency=consistency, client_id=sess.client_id, ack_seq=sess.ack_seq(),
             min_applied_index=(self.seen_index.get(shard, 0)
                                if level == kv_pb2.CONSISTENCY_SEQUENTIAL else 0))
+
+    async def _send_batch(self, key: BatchKey, shard_ops: dict[int, list[kv_pb2.Op]]
+                          ) -> list[tuple[int, kv_pb2.BatchResponse]]:
+        addr, level = key
+        shards = list(shard_ops)
+        req = kv_pb2.MultiBatchRequest(batches=[
+            kv_pb2.BatchRequest(header=self._header(s, level), ops=shard_ops[s])
+            for s in shards])
         breaker = self.router.breaker(addr)
         try:
-            resp = await self.kv_stub(addr).Batch(kv_pb2.BatchRequest(header=header, ops=ops),
-                                                  timeout=self.rpc_timeout)
+            resp = await self.kv_stub(addr).MultiBatch(req, timeout=self.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _NODE_FAILURES:
                 breaker.record_failure()
@@ -196,12 +202,13 @@ class KVClient:
                 breaker.record_success()
             raise from_rpc_error(exc) from None
         breaker.record_success()
-        h = resp.header
-        if h.applied_index > self.seen_index.get(shard, 0):
-            self.seen_index[shard] = h.applied_index
-        if h.leader_id:
-            self.router.note_leader(shard, h.leader_id)
-        return resp
+        for shard, r in zip(shards, resp.responses, strict=False):
+            h = r.header
+            if h.applied_index > self.seen_index.get(shard, 0):
+                self.seen_index[shard] = h.applied_index
+            if h.leader_id:
+                self.router.note_leader(shard, h.leader_id)
+        return list(zip(shards, resp.responses, strict=False))
 
     # --- one op with routing and retries ------------------------------------
     async def _execute(self, key: bytes, op: kv_pb2.Op, level: int) -> kv_pb2.OpResult:
@@ -217,7 +224,7 @@ class KVClient:
                 to_leader = level in _LEADER_LEVELS or level == _WRITE
                 addr = (self.router.leader_addr(shard) if to_leader
                         else self.router.replica_addr(shard))
-                result, _hdr = await self.batcher.submit((addr, shard, level), op)
+                result, _hdr = await self.batcher.submit((addr, level), shard, op)
                 if not result.HasField("error"):
                     return result
                 raise error_from_proto(result.error)

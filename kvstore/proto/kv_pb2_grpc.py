@@ -59,6 +59,11 @@ class KVStub:
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.BatchRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_kv__pb2.BatchResponse.FromString,
                 _registered_method=True)
+        self.MultiBatch = channel.unary_unary(
+                '/kvstore.v1.KV/MultiBatch',
+                request_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
+                _registered_method=True)
         self.Scan = channel.unary_unary(
                 '/kvstore.v1.KV/Scan',
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.ScanRequest.SerializeToString,
@@ -100,6 +105,13 @@ class KVServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MultiBatch(self, request, context):
+        """The client's coalesced path: every shard's ops for this node in one call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Scan(self, request, context):
         """One page of one shard's keys.
         """
@@ -134,6 +146,11 @@ def add_KVServicer_to_server(servicer, server):
                     servicer.Batch,
                     request_deserializer=kvstore_dot_v1_dot_kv__pb2.BatchRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_kv__pb2.BatchResponse.SerializeToString,
+            ),
+            'MultiBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.MultiBatch,
+                    request_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.SerializeToString,
             ),
             'Scan': grpc.unary_unary_rpc_method_handler(
                     servicer.Scan,
@@ -276,6 +293,33 @@ class KV:
             '/kvstore.v1.KV/Batch',
             kvstore_dot_v1_dot_kv__pb2.BatchRequest.SerializeToString,
             kvstore_dot_v1_dot_kv__pb2.BatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MultiBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.KV/MultiBatch',
+            kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
+            kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,13 @@ Each loop turn:
 6. `advance()` every group.
 Persist-before-send and apply-with-applied-index in one transaction are the
 two durability invariants (see ARCHITECTURE.md).
+
+Step 4 runs in a worker thread (LMDB ties a write transaction to its thread),
+so the event loop keeps accepting requests and peer messages during the
+fsync; they all join the next turn. That is what makes a turn carry many
+writes under load. While the worker runs, nothing mutates a Raft core: the
+worker only reads the Ready and computes conf changes with the pure
+`apply_conf_change`; the cores are updated after it returns.
 """
 
 from __future__ import annotations
@@ -26,15 +33,26 @@ from typing import Any
 
 from kvstore.errors import Unavailable
 from kvstore.logging import get_logger
-from kvstore.raft import Config, ConfState, EntryType, Message, RaftCore, Ready
+from kvstore.raft import ConfChange, Config, ConfState, EntryType, Message, RaftCore, Ready
+from kvstore.raft.codec import DecodeError, decode_conf_change
+from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.statemachine import StateMachine
-from kvstore.storage import NodeStore
+from kvstore.storage import NodeStore, WriteBatch
 
 log = get_logger("kvstore.host")
 
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
+# (index, term, state machine results, conf change applied at this index)
+_Applied = tuple[int, int, list[Any], ConfChange | None]
+
+
+def _decode_cc(data: bytes) -> ConfChange | None:
+    try:
+        return decode_conf_change(data)
+    except DecodeError:
+        return None
 
 
 class MultiRaftHost:
@@ -93,7 +111,7 @@ class MultiRaftHost:
                 self._wake.clear()
                 if self._stopping:
                     break
-                self.turn()
+                await self.turn()
         finally:
             ticker.cancel()
             for g in self.groups.values():
@@ -110,7 +128,7 @@ class MultiRaftHost:
             self._tick_due = True
             self._wake.set()
 
-    def turn(self) -> None:
+    async def turn(self) -> None:
         self.turns += 1
         if self._tick_due:
             self._tick_due = False
@@ -124,10 +142,14 @@ class MultiRaftHost:
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return
-        applied = self._persist_and_apply(readies)
+        jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies]
+        batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
+        batch.publish()
         self._send_messages(readies)
         for g, rd in readies:
-            for index, term, results in applied.get(g.gid, ()):
+            for index, term, results, cc in applied.get(g.gid, ()):
+                if cc is not None:
+                    g.core.apply_conf_change(cc)
                 g.on_applied(index, term, results)
             for rs in rd.read_states:
                 g.on_read_state(rs.index, rs.request_ctx)
@@ -135,7 +157,7 @@ class MultiRaftHost:
             g.release_apply_waiters()
             if rd.soft_state is not None:
                 g.on_role_change()
-        if any(g.core.has_ready() for g, _ in readies):
+        if any(g.core.has_ready() for g, _ in readies) or self._inbox:
             self._wake.set()
 
     def _step_inbox(self) -> None:
@@ -147,33 +169,41 @@ class MultiRaftHost:
             if g is not None:
                 g.core.step(m)
 
-    def _persist_and_apply(self, readies: list[tuple[Group, Ready]]
-                           ) -> dict[int, list[tuple[int, int, list[Any]]]]:
-        out: dict[int, list[tuple[int, int, list[Any]]]] = {}
-        with self.store.write() as w:
-            for g, rd in readies:
+    def _persist_and_apply(self, jobs: list[tuple[int, Ready, TrackerConfig]]
+                           ) -> tuple[WriteBatch, dict[int, list[_Applied]]]:
+        """Worker thread: one write transaction for every group, committed with one fsync."""
+        out: dict[int, list[_Applied]] = {}
+        w = self.store.write()
+        try:
+            for gid, rd, _ in jobs:
                 if rd.snapshot is not None:
-                    self.sm.restore_snapshot(w, g.gid, rd.snapshot)
+                    self.sm.restore_snapshot(w, gid, rd.snapshot)
                 if rd.entries:
-                    w.append(g.gid, rd.entries)
+                    w.append(gid, rd.entries)
                 if rd.hard_state is not None:
-                    w.set_hard_state(g.gid, rd.hard_state)
-            for g, rd in readies:
+                    w.set_hard_state(gid, rd.hard_state)
+            for gid, rd, cfg in jobs:
                 if rd.committed_entries:
-                    out[g.gid] = self._apply(w, g, rd)
-        return out
+                    out[gid] = self._apply(w, gid, rd, cfg)
+        except BaseException:
+            w.abort()
+            raise
+        w.commit()
+        return w, out
 
-    def _apply(self, w: Any, g: Group, rd: Ready) -> list[tuple[int, int, list[Any]]]:
-        results: list[tuple[int, int, list[Any]]] = []
+    def _apply(self, w: WriteBatch, gid: int, rd: Ready, cfg: TrackerConfig) -> list[_Applied]:
+        results: list[_Applied] = []
         for e in rd.committed_entries:
             if e.type == EntryType.CONF_CHANGE:
-                cc = g.core.decode_conf_change(e)
-                if cc is not None:
-                    w.set_conf_state(g.gid, g.core.apply_conf_change(cc))
-                results.append((e.index, e.term, []))
+                cc = _decode_cc(e.data)
+                new = apply_conf_change(cfg, cc) if cc is not None else None
+                if new is not None:
+                    cfg = new
+                    w.set_conf_state(gid, cfg.to_conf_state())
+                results.append((e.index, e.term, [], cc))
             else:
-                results.append((e.index, e.term, self.sm.apply_entry(w.txn, g.gid, e)))
-        w.set_applied(g.gid, rd.committed_entries[-1].index)
+                results.append((e.index, e.term, self.sm.apply_entry(w.txn, gid, e), None))
+        w.set_applied(gid, rd.committed_entries[-1].index)
         return results
 
     def _send_messages(self, readies: list[tuple[Group, Ready]]) -> None:

@@ -109,6 +109,28 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     @map_errors
     async def Batch(self, request: kv_pb2.BatchRequest,
                     context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.BatchResponse:
+        return await self._batch(request)
+
+    @map_errors
+    async def MultiBatch(self, request: kv_pb2.MultiBatchRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]
+                         ) -> kv_pb2.MultiBatchResponse:
+        total = sum(len(b.ops) for b in request.batches)
+        if total > self.cfg.max_batch_ops * 8:
+            raise InvalidArgument(f"multi-batch of {total} ops exceeds "
+                                  f"{self.cfg.max_batch_ops * 8}")
+        responses = await asyncio.gather(*(self._batch_or_error(b) for b in request.batches))
+        return kv_pb2.MultiBatchResponse(responses=responses)
+
+    async def _batch_or_error(self, request: kv_pb2.BatchRequest) -> kv_pb2.BatchResponse:
+        try:
+            return await self._batch(request)
+        except Exception as exc:  # one shard's failure must not fail the other shards
+            if isinstance(exc, NotLeader):
+                exc = self._not_leader(exc)
+            return kv_pb2.BatchResponse(error=error_to_proto(exc))
+
+    async def _batch(self, request: kv_pb2.BatchRequest) -> kv_pb2.BatchResponse:
         h = request.header
         if len(request.ops) > self.cfg.max_batch_ops:
             raise InvalidArgument(f"batch of {len(request.ops)} ops exceeds "

@@ -62,10 +62,32 @@ class WriteBatch:
             if isinstance(exc, lmdb.Error):
                 raise _storage_error(exc) from exc
             return
+        self._commit_txn()
+        self.publish()
+
+    def commit(self) -> None:
+        """Commit without updating caches (for a worker thread); then call `publish()`.
+
+        LMDB ties a write transaction to the thread that began it, so a host
+        that fsyncs off its event loop runs the whole batch in one worker
+        thread and publishes the new cached state back on the loop thread,
+        where the Raft cores read it.
+        """
+        self._store._batch_done()
+        self._commit_txn()
+
+    def abort(self) -> None:
+        self._store._batch_done()
+        self.txn.abort()
+
+    def _commit_txn(self) -> None:
         try:
             self.txn.commit()  # with sync=True LMDB fdatasyncs here: once for all groups
         except lmdb.Error as err:
             raise _storage_error(err) from err
+
+    def publish(self) -> None:
+        """Make the committed state visible through the GroupStorage caches."""
         groups = self._store._groups
         for group_id, p in self._pending.items():
             groups[group_id]._committed(p.st, p.trunc_from, p.new, p.reset)

@@ -59,7 +59,7 @@ def test_leader_failover_under_load_has_no_client_visible_errors(
 
 
 class DropFirstCasReply(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """A faulty network: the first Batch carrying a CAS reaches the server and is
+    """A faulty network: the first MultiBatch carrying a CAS reaches the server and is
     applied, but its reply is lost on the way back."""
 
     def __init__(self) -> None:
@@ -67,8 +67,8 @@ class DropFirstCasReply(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[m
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         call = await continuation(details, request)
-        if (not self.dropped and details.method.endswith(b"/Batch")
-                and any(op.type == kv_pb2.OP_TYPE_CAS for op in request.ops)):
+        if (not self.dropped and details.method.endswith(b"/MultiBatch")
+                and any(op.type == kv_pb2.OP_TYPE_CAS for b in request.batches for op in b.ops)):
             await call  # the server applied it
             self.dropped += 1
             raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
