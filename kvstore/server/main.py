@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from kvstore.errors import KVError
+from kvstore.errors import InternalError, KVError
 from kvstore.logging import configure, get_logger
 from kvstore.server.config import load_config, parse_peers
 
@@ -69,10 +69,16 @@ async def _serve(cfg: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await node.start()
+    failed = asyncio.ensure_future(node.failed.wait())
+    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        failed.cancel()
+        stopped.cancel()
         await node.aclose()
+    if node.failed.is_set():
+        raise InternalError("the Raft host loop failed; see the log above")
 
 
 def main() -> None:

@@ -59,6 +59,9 @@ class Node:
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._host_task: asyncio.Task[None] | None = None
+        # Set if the host loop dies (e.g. a disk error): the process must stop,
+        # never keep answering with a dead Raft loop behind it (fail-stop).
+        self.failed = asyncio.Event()
 
     def _unreachable(self, peer: int, gids: list[int]) -> None:
         self.host.report_unreachable(peer, gids)
@@ -76,10 +79,19 @@ class Node:
             raise ConfigError(f"cannot listen on {self.cfg.listen} (address in use?)")
         await self.peers.start()
         self._host_task = asyncio.create_task(self.host.run(), name="multiraft-host")
+        self._host_task.add_done_callback(self._host_done)
         await self.server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("node.started", node=self.cfg.node_id, listen=self.cfg.listen,
                  groups=len(self.host.groups), shards=self.cfg.shards)
+
+    def _host_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("node.host_failed", node=self.cfg.node_id, error=repr(exc),
+                  exc_info=(type(exc), exc, exc.__traceback__) if exc else None)
+        self.failed.set()
 
     async def aclose(self) -> None:
         log.info("node.stopping", node=self.cfg.node_id)
@@ -87,7 +99,7 @@ class Node:
         self.host.stop()
         await self.server.stop(grace=1.0)
         if self._host_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._host_task
         await self.peers.aclose()
         self.store.close()
