@@ -16,11 +16,14 @@ def cli() -> None:
 def _register() -> None:
     # Each command lives in its own module; importing here keeps the group the
     # one place that knows them all.
-    from cli import check_cmd, cluster_cmd, kv_cmd, status_cmd
+    from cli import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, kv_cmd, leader_cmd, status_cmd
 
+    cli.add_command(bench_cmd.bench)
+    cli.add_command(chaos_cmd.chaos)
     cli.add_command(check_cmd.check)
     cli.add_command(cluster_cmd.cluster)
     cli.add_command(status_cmd.status)
+    cli.add_command(leader_cmd.leader)
     kv_cmd.register(cli)
 
 
