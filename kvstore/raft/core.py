@@ -254,6 +254,13 @@ class RaftCore:
                 self.hup()
 
     def campaign(self) -> None:
+        """Start an election now, unless this node promised a leader its lease.
+
+        A follower that acknowledged a heartbeat must not vote (itself
+        included) before the lease it granted ends; a forced campaign after
+        TimeoutNow is the one exception (the old leader revoked its lease)."""
+        if self.role != StateRole.LEADER and self._in_lease():
+            return
         self.hup()
 
     def step(self, m: Message) -> None:

@@ -160,7 +160,9 @@ def _on_append_resp(core: RaftCore, m: Message) -> None:
             send_append(core, m.frm)
         return
     was_paused = pr.is_paused()
-    if not pr.maybe_update(m.index):
+    updated = pr.maybe_update(m.index)
+    # An ack at exactly `match` still tells a probing leader where the logs agree.
+    if not updated and not (pr.state == ProgressState.PROBE and pr.match == m.index):
         return
     if pr.state == ProgressState.PROBE:
         pr.become_replicate()

@@ -102,7 +102,9 @@ class Group:
                 self.proposals[index] = _Proposal(self.core.term, futs)
         if self.read_batch:
             futs_r, self.read_batch = self.read_batch, []
-            ctx = b"%d:%d" % (self.gid, next(self._seq))
+            # Unique across nodes: followers forward their reads to the leader,
+            # whose pending reads are keyed by context.
+            ctx = b"%d:%d:%d" % (self.core.id, self.gid, next(self._seq))
             try:
                 self.core.read_index(ctx)
             except ProposalDropped:

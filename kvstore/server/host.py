@@ -33,7 +33,16 @@ from typing import Any
 
 from kvstore.errors import Unavailable
 from kvstore.logging import get_logger
-from kvstore.raft import ConfChange, Config, ConfState, EntryType, Message, RaftCore, Ready
+from kvstore.raft import (
+    ConfChange,
+    Config,
+    ConfState,
+    EntryType,
+    Message,
+    RaftCore,
+    Ready,
+    StateRole,
+)
 from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.config import NodeConfig
@@ -43,6 +52,7 @@ from kvstore.storage import NodeStore, WriteBatch
 
 log = get_logger("kvstore.host")
 
+BALANCE_EVERY_TICKS = 40
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
 # (index, term, state machine results, conf change applied at this index)
 _Applied = tuple[int, int, list[Any], ConfChange | None]
@@ -70,6 +80,9 @@ class MultiRaftHost:
         self._tick_due = False
         self._stopping = False
         self.turns = 0
+        self.ticks = 0
+        self.balance_leaders = True
+        self.transfers_started = 0
         self._open_groups()
 
     def _open_groups(self) -> None:
@@ -132,8 +145,11 @@ class MultiRaftHost:
         self.turns += 1
         if self._tick_due:
             self._tick_due = False
+            self.ticks += 1
             for g in self.groups.values():
                 g.core.tick()
+            if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
+                self._balance_leaders()
         self._step_inbox()
         now_ms = int(time.time() * 1000)
         for g in self.groups.values():
@@ -159,6 +175,26 @@ class MultiRaftHost:
                 g.on_role_change()
         if any(g.core.has_ready() for g, _ in readies) or self._inbox:
             self._wake.set()
+
+    def _balance_leaders(self) -> None:
+        """Hand leadership to each shard's preferred replica once it is caught up.
+
+        Placement orders replicas by rendezvous score, so preferred leaders
+        are spread like replicas; after failures and restarts leadership
+        drifts, and this moves it back (one transfer per shard per round).
+        """
+        for gid, g in self.groups.items():
+            core = g.core
+            if core.role != StateRole.LEADER or core.lead_transferee:
+                continue
+            preferred = self.placement[gid][0]
+            pr = core.trk.progress.get(preferred)
+            if (preferred == self.node_id or pr is None or pr.is_learner
+                    or not pr.recent_active or pr.match != core.last_index):
+                continue
+            core.transfer_leader(preferred)
+            self.transfers_started += 1
+            log.info("host.leader_balance", group=gid, to=preferred)
 
     def _step_inbox(self) -> None:
         inbox = self._inbox

@@ -86,6 +86,7 @@ def test_boot_fence_restarted_node_refuses_votes_for_one_election_timeout() -> N
     net.stabilize()
     assert net.core(3).role != StateRole.LEADER
     net.tick(2, net.core(2).cfg.election_ticks)
+    net.tick(3, net.core(3).cfg.election_ticks)  # 3's own lease promise to 1 ends too
     net.core(3).campaign()
     net.stabilize()
     assert net.core(3).role == StateRole.LEADER

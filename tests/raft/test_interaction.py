@@ -67,8 +67,6 @@ MAX_STABILIZE_ROUNDS = 1000
 # file name -> reason (a reference to a finding the lead must fix in the core).
 FINDINGS = "/work/prompts/core-findings.md"
 XFAIL: dict[str, str] = {
-    "probe_recovery.txt": f"{FINDINGS}: PROBE not left on an acknowledgement at match",
-    "lease_read_campaign.txt": f"{FINDINGS}: campaign() breaks the lease promise",
     "snapshot_new_member.txt": f"{FINDINGS}: a new member cannot install a snapshot "
                                "that predates it",
 }
