@@ -168,6 +168,11 @@ def bench(workloads: tuple[str, ...], levels: tuple[str, ...], concurrency: tupl
 def _emit(report: dict[str, Any], json_path: Path | None, err: Console) -> None:
     # Piped output would wrap the tables at rich's default of 80 columns.
     out = Console() if sys.stdout.isatty() else Console(width=200)
+    for name, info in report["systems"].items():
+        facts = ", ".join(f"{k}={v}" for k, v in info.items()
+                          if k in ("nodes", "shards", "members", "version", "data_fs",
+                                   "idle_cpu_cores"))
+        out.print(f"{name}: {facts}")
     out.print(_summary_table(report))
     if report["comparison"]:
         out.print(_comparison_table(report))

@@ -39,7 +39,8 @@ from kvstore.errors import InternalError, Unavailable
 
 READY_TIMEOUT_S = 60.0
 START_SLACK_S = 0.05  # from the release message to the start of the warm-up
-RESULT_GRACE_S = 30.0  # after the window, for in-flight ops and result transfer
+RESULT_GRACE_S = 30.0
+IDLE_SAMPLE_S = 1.0  # after the window, for in-flight ops and result transfer
 
 
 class BenchUI(Protocol):
@@ -97,6 +98,14 @@ def run_bench(cfg: BenchConfig, ui: BenchUI | None = None) -> dict[str, Any]:
 def _run_phase(handle: SystemHandle, cfg: BenchConfig, rep: int,
                ui: BenchUI) -> list[dict[str, Any]]:
     cases = cfg.cases()
+    if handle.pids:
+        # Ticks and heartbeats cost CPU without load; at low throughput this
+        # baseline dominates CPU per op, so the report carries it.
+        before = total_cpu_s(handle.pids)
+        time.sleep(IDLE_SAMPLE_S)
+        after = total_cpu_s(handle.pids)
+        if before is not None and after is not None:
+            handle.info["idle_cpu_cores"] = round((after - before) / IDLE_SAMPLE_S, 3)
     if any(c.workload != "put" for c in cases):
         ui.note(f"{handle.name}: preloading {cfg.keys} keys")
         asyncio.run(preload(handle.name, handle.endpoints, cfg.keys, os.urandom(cfg.value_size),

@@ -48,6 +48,7 @@ def test_smoke_run_on_a_three_node_cluster(tmp_path: Path) -> None:
     assert report["schema"] == "kvstore-bench/1"
     assert report["systems"]["kvstore"]["nodes"] == 3
     assert report["systems"]["kvstore"]["fsync"] is True
+    assert report["systems"]["kvstore"]["idle_cpu_cores"] >= 0
     assert [s["label"] for s in report["summary"]] == [
         "put c=16", "get/linearizable c=16", "mixed/linearizable c=16"]
     for row in report["summary"]:
