@@ -72,10 +72,11 @@ class Session:
         self.dropped = False
 
     def encode(self) -> bytes:
+        results = self.results
         flat: list[Any] = []
-        for seq in sorted(self.results):
+        for seq in sorted(results) if len(results) > 1 else results:
             flat.append(seq)
-            flat.extend(self.results[seq])
+            flat.extend(results[seq])
         b: bytes = msgpack.packb([self.last_active, self.floor, flat], use_bin_type=True)
         return b
 

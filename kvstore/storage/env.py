@@ -158,7 +158,7 @@ class NodeStore:
                 conf_state=conf_state)))
             put(layout.TAG_OFFSET, layout.encode_offset(0, 0))
             put(layout.TAG_APPLIED, layout.encode_u64(0))
-        log.info("storage.group_bootstrapped", group=group_id, voters=conf_state.voters)
+        log.debug("storage.group_bootstrapped", group=group_id, voters=conf_state.voters)
         return self.group(group_id)
 
     def group(self, group_id: int) -> GroupStorage:

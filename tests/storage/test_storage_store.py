@@ -3,6 +3,7 @@ many groups, aborted and failed batches, data-dir identity checks, misuse errors
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from kvstore.errors import ConfigError, InternalError, InvalidArgument, NotFound, WrongCluster
 from kvstore.raft.errors import CompactedError, UnavailableError
 from kvstore.raft.types import ConfState, Entry, HardState, SnapshotMeta
-from kvstore.storage import NodeStore, layout
+from kvstore.storage import NodeStore, WriteBatch, layout
 
 CS = ConfState(voters=[1, 2, 3])
 
@@ -162,3 +163,33 @@ def test_misuse_gets_clear_errors(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(InternalError, match="closed"):
         s.write()
+
+
+def test_commit_in_a_worker_thread_then_publish_on_the_owner_thread(tmp_path: Path) -> None:
+    """The host's path: the batch runs and fsyncs in a worker thread; caches change
+    only when the loop thread publishes, and readers meanwhile see the old state."""
+    with open_store(tmp_path) as s:
+        g = s.bootstrap_group(1, CS)
+        with s.write() as w:
+            w.append(1, ents(1, 4))
+
+        def work() -> WriteBatch:
+            w = s.write()
+            w.append(1, ents(3, 9, term=2))
+            w.set_hard_state(1, HardState(2, 1, 8))
+            w.commit()
+            return w
+
+        with ThreadPoolExecutor(1) as pool:
+            batch = pool.submit(work).result()
+        assert g.last_index() == 3 and g.term(3) == 1  # not published yet
+        batch.publish()
+        assert g.last_index() == 8 and g.term(3) == 2
+        assert g.entries(1, 9) == ents(1, 3) + ents(3, 9, term=2)
+        w2 = s.write()
+        w2.append(1, ents(9, 12))
+        w2.abort()
+        assert g.last_index() == 8
+        with s.write() as w:  # the store accepts a new batch after abort()
+            w.append(1, ents(9, 10))
+        assert g.last_index() == 9
