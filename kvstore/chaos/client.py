@@ -12,35 +12,18 @@ Invariant: every address the client dials is one of the override addresses.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Mapping
 
 from kvstore.client import KVClient
-from kvstore.client.breaker import CircuitBreaker
-from kvstore.client.router import Router
 from kvstore.errors import KVError
-from kvstore.sharding import ShardMap
-
-
-class OverrideRouter(Router):
-    """A router whose shard maps name the given address for each overridden node."""
-
-    def __init__(self, address_overrides: Mapping[int, str]) -> None:
-        super().__init__(CircuitBreaker)
-        self.address_overrides = dict(address_overrides)
-
-    def set_map(self, m: ShardMap) -> None:
-        nodes = {nid: self.address_overrides.get(nid, addr) for nid, addr in m.nodes.items()}
-        super().set_map(dataclasses.replace(m, nodes=nodes))
 
 
 def make_client(address_overrides: Mapping[int, str], *, timeout: float,
                 consistency: str = "linearizable", seed: int | None = None) -> KVClient:
     """A client with a fresh session whose every connection goes through the overrides."""
-    kv = KVClient(list(address_overrides.values()), consistency=consistency, timeout=timeout,
-                  rpc_timeout=min(timeout, 1.0), seed=seed)
-    kv.router = OverrideRouter(address_overrides)
-    return kv
+    return KVClient(list(address_overrides.values()), consistency=consistency, timeout=timeout,
+                    rpc_timeout=min(timeout, 1.0), seed=seed,
+                    address_overrides=address_overrides)
 
 
 async def connect_client(address_overrides: Mapping[int, str], *, timeout: float,

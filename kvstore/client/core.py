@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -92,7 +92,10 @@ class KVClient:
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
                  coalesce: bool = True, max_batch_ops: int = 512,
                  retry: RetryPolicy | None = None, seed: int | None = None,
-                 interceptors: Sequence[grpc.aio.ClientInterceptor] = ()) -> None:
+                 interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+                 address_overrides: Mapping[int, str] | None = None) -> None:
+        # address_overrides: node id -> address to dial instead of the one the
+        # cluster's shard map names (clients behind proxies or NAT).
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -104,7 +107,7 @@ class KVClient:
         self.cluster_id = cluster_id
         self.retry = retry or RetryPolicy()
         self.rng = random.Random(seed)
-        self.router = Router(CircuitBreaker)
+        self.router = Router(CircuitBreaker, address_overrides)
         self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce)
         self.sessions: dict[int, _Session] = {}
         self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed

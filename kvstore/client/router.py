@@ -4,13 +4,17 @@ The router caches the cluster's `ShardMap` (bootstrapped from any endpoint via
 Admin.ClusterInfo) and a leader per shard. Leader hints from NOT_LEADER
 errors update the cache immediately; WRONG_SHARD or an unknown shard forces a
 map refresh. Replica choice for follower reads rotates over the replicas whose
-circuit breaker admits a call.
+circuit breaker admits a call. `address_overrides` (node id -> address)
+replace the addresses a shard map names, for clients that must reach nodes
+another way than the nodes' own peer tables say (e.g. through the chaos
+harness's proxies).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from kvstore.client.breaker import CircuitBreaker
 from kvstore.errors import InvalidArgument, Unavailable
@@ -18,7 +22,9 @@ from kvstore.sharding import ShardMap
 
 
 class Router:
-    def __init__(self, breaker_factory: Callable[[], CircuitBreaker]) -> None:
+    def __init__(self, breaker_factory: Callable[[], CircuitBreaker],
+                 address_overrides: Mapping[int, str] | None = None) -> None:
+        self.address_overrides = dict(address_overrides or {})
         self.map: ShardMap | None = None
         self.leaders: dict[int, int] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -28,6 +34,9 @@ class Router:
     def set_map(self, m: ShardMap) -> None:
         if self.map is not None and m.epoch < self.map.epoch:
             return  # never go back to an older epoch
+        if self.address_overrides:
+            m = dataclasses.replace(m, nodes={n: self.address_overrides.get(n, a)
+                                              for n, a in m.nodes.items()})
         self.map = m
         for info in m.shards:
             if info.leader_hint and info.shard_id not in self.leaders:
