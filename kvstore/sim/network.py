@@ -78,8 +78,9 @@ class Network:
             self.lost(m, now)
             return
         copies = 2 if self.dup_rate and rng.random() < self.dup_rate else 1
+        lo, span = self._p.min_delay, self._p.max_delay - self._p.min_delay + 1
         for n in range(copies):
-            at = now + rng.randint(self._p.min_delay, self._p.max_delay)
+            at = now + lo + int(rng.random() * span)  # randint() is 5x slower
             if not self._p.reorder:
                 link = (m.frm, m.to)
                 at = max(at, self._fifo.get(link, 0))

@@ -82,6 +82,7 @@ class SimNode:
         self.chain = b""
         self.paused_until = 0
         self.role = StateRole.FOLLOWER
+        self.persisted = 0  # entries + snapshots ever persisted: a monotone progress counter
         self._since_snapshot = 0
 
     def start(self, factory: CoreFactory, config: Config, rng: random.Random) -> None:
@@ -131,8 +132,10 @@ class SimNode:
         try:
             if rd.snapshot is not None and not rd.snapshot.is_empty():
                 self._install(rd.snapshot, checker)
+                self.persisted += 1
             if rd.entries:
                 st.append(rd.entries)
+                self.persisted += len(rd.entries)
                 checker.on_append(self.id, rd.entries, st)
         except RaftError as exc:
             raise Violation("host contract", f"node {self.id}: storage refused Ready: "

@@ -241,9 +241,10 @@ class Simulation:
 
         The backlog left by the chaos phase can be long (and §5.4.2 forbids
         committing any of an old-term backlog before the new leader's own
-        entry is replicated), so the bound is on stalls: `LIVENESS_ROUNDS *
-        election_ticks` ticks in which the sum of persisted log lengths, commit and applied
-        indexes reaches no new high is a liveness violation. A hard cap
+        entry is replicated, and followers may first truncate long divergent
+        tails), so the bound is on stalls: `LIVENESS_ROUNDS * election_ticks`
+        ticks in which no node persists an entry or raises its commit or
+        applied index is a liveness violation. A hard cap
         proportional to the backlog catches a livelock that keeps changing
         logs without ever converging.
         """
@@ -269,7 +270,7 @@ class Simulation:
                     target = max(target, self.workload.max_acked)
             if target and all(n.applied >= target for n in self.nodes.values()):
                 return
-            total = sum(n.applied + n.storage.hard_state.commit + n.storage.last_index()
+            total = sum(n.applied + n.storage.hard_state.commit + n.persisted
                         for n in self.nodes.values())
             stall = 0 if total > progress else stall + 1
             progress = max(progress, total)
