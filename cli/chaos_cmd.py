@@ -87,6 +87,10 @@ def run_cmd(seed: int | None, out: Path | None, nemesis: list[str], **opts: obje
     click.echo(f"ops: {c['ok']} ok, {c['fail']} failed, {c['info']} indeterminate "
                f"({report.n_checked} checked); faults: "
                + (", ".join(f"{n} {k}" for k, n in sorted(report.nemesis.items())) or "none"))
+    waits = [s for _, s in report.recovery_s if s is not None]
+    if waits:
+        click.echo(f"recovery after a fault heals: max {max(waits):.2f} s, "
+                   f"mean {sum(waits) / len(waits):.2f} s")
     click.echo(f"final reads: {report.final_ok}/{report.keys} keys"
                + ("" if report.recovered else " (cluster did not report leaders in time)"))
     click.echo(f"checker: {report.check_s:.2f} s; run: {report.run_s:.1f} s; {report.plots}")

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kvstore.chaos.plots import load_timeline, write_plots
-from kvstore.chaos.recorder import load_ops
+from kvstore.chaos.plots import fault_windows, load_timeline, write_plots
+from kvstore.chaos.recorder import OpRecord, load_ops
 from kvstore.chaos.runner import ChaosConfig, RunStats, run_cluster_phase
 from kvstore.check import Verdict, check, explain, get_model, load_history, write_html
 from kvstore.cluster.local import LocalCluster
@@ -51,6 +51,8 @@ class ChaosReport:
     nemesis: dict[str, int]
     errors: dict[str, int]
     plots: str
+    #: per fault: (kind, seconds from its stop to the next ok op; None: none followed)
+    recovery_s: list[tuple[str, float | None]] = dataclasses.field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -77,6 +79,18 @@ def _collect_logs(cluster: LocalCluster, out: Path, keep_data: bool) -> None:
         shutil.rmtree(cluster.root, ignore_errors=True)
 
 
+def recovery_times(ops: list[OpRecord], timeline: list[dict[str, Any]]
+                   ) -> list[tuple[str, float | None]]:
+    """For each fault, the seconds from its stop until the next op completed ok."""
+    oks = sorted(op.ret_ns for op in ops if op.type == "ok" and op.ret_ns is not None)
+    end = max([ev["time"] for ev in timeline] + oks + [0])
+    result: list[tuple[str, float | None]] = []
+    for kind, _start, stop, _ in fault_windows(timeline, end):
+        nxt = next((t for t in oks if t >= stop), None)
+        result.append((kind, None if nxt is None else round((nxt - stop) / 1e9, 3)))
+    return result
+
+
 def _check(cfg: ChaosConfig) -> tuple[Verdict, str, int, float]:
     model = get_model(cfg.workload)  # workload names are the checker's model names
     history = load_history(cfg.out / "history.jsonl", "jsonl")
@@ -94,8 +108,8 @@ def finish(cfg: ChaosConfig, cluster: LocalCluster, stats: RunStats, run_s: floa
     """Check the history, draw the plots, gather logs and write summary.json."""
     _collect_logs(cluster, cfg.out, cfg.keep_data)
     verdict, text, n_checked, check_s = _check(cfg)
-    _, plots = write_plots(cfg.out, load_ops(cfg.out / "history.jsonl"),
-                           load_timeline(cfg.out / "nemesis.jsonl"), stats.t0_ns,
+    ops, timeline = load_ops(cfg.out / "history.jsonl"), load_timeline(cfg.out / "nemesis.jsonl")
+    _, plots = write_plots(cfg.out, ops, timeline, stats.t0_ns,
                            f"{cfg.workload} / {','.join(cfg.nemesis) or 'no faults'} "
                            f"/ seed {cfg.seed}")
     report = ChaosReport(
@@ -103,7 +117,7 @@ def finish(cfg: ChaosConfig, cluster: LocalCluster, stats: RunStats, run_s: floa
         counts={k: stats.counts.get(k, 0) for k in ("ok", "fail", "info")},
         n_checked=n_checked, check_s=check_s, run_s=run_s, keys=stats.keys,
         final_ok=stats.final_ok, recovered=stats.recovered, nemesis=stats.nemesis,
-        errors=stats.errors, plots=plots)
+        errors=stats.errors, plots=plots, recovery_s=recovery_times(ops, timeline))
     config = {k: (str(v) if isinstance(v, Path) else v)
               for k, v in dataclasses.asdict(cfg).items()}
     summary = {"config": config, "report": report.to_json(), "proxies": stats.proxies}

@@ -86,3 +86,20 @@ def test_workload_ops_are_the_models_ops_with_unique_written_values(name: str,
 def test_unknown_workload_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown workload"):
         make_workload("bank")
+
+
+def test_recovery_time_is_from_a_faults_stop_to_the_next_ok_op() -> None:
+    from kvstore.chaos.recorder import OpRecord
+    from kvstore.chaos.report import recovery_times
+
+    s = 1_000_000_000
+    timeline = [{"time": 0, "type": "begin", "fault": "none"},
+                {"time": 1 * s, "type": "start", "fault": "kill"},
+                {"time": 3 * s, "type": "stop", "fault": "kill"},
+                {"time": 5 * s, "type": "start", "fault": "pause"},
+                {"time": 6 * s, "type": "heal", "fault": "all"}]
+    ops = [OpRecord(0, "read", "ok", 0, s // 2),
+           OpRecord(1, "write", "info", 2 * s, 4 * s),  # not ok: does not count
+           OpRecord(2, "read", "ok", 3 * s, 4 * s + s // 2),
+           OpRecord(3, "read", "ok", 4 * s, 5 * s)]
+    assert recovery_times(ops, timeline) == [("kill", 1.5), ("pause", None)]
