@@ -52,6 +52,13 @@ class NodeConfig:
     max_pending_proposals: int = 100_000
     max_inbox_messages: int = 100_000
     request_timeout_s: float = 5.0
+    # Snapshot + compact a group once it applied this many entries past its last
+    # snapshot, keeping the newest log_retain_entries so slightly lagging
+    # followers still catch up from the log.
+    snapshot_entries: int = 10_000
+    log_retain_entries: int = 1_000
+    snapshot_chunk_bytes: int = 1 << 20
+    snapshot_rate_bytes: int = 64 << 20
     fsync: bool = True
     log_level: str = "info"
     log_json: bool = False
@@ -74,6 +81,10 @@ class NodeConfig:
             raise ConfigError("tick_ms must be at least 1")
         if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:
             raise ConfigError("need 1 <= heartbeat_ticks < election_ticks")
+        if self.snapshot_entries < 1 or self.log_retain_entries < 0:
+            raise ConfigError("need snapshot_entries >= 1 and log_retain_entries >= 0")
+        if self.snapshot_chunk_bytes < 1024 or self.snapshot_rate_bytes < 1024:
+            raise ConfigError("snapshot_chunk_bytes and snapshot_rate_bytes must be >= 1024")
         for nid, addr in self.peers.items():
             if nid <= 0 or ":" not in addr:
                 raise ConfigError(f"peer {nid}: address must be host:port, got {addr!r}")

@@ -39,6 +39,7 @@ from kvstore.raft import (
     ConfState,
     EntryType,
     Message,
+    MessageType,
     RaftCore,
     Ready,
     StateRole,
@@ -47,6 +48,7 @@ from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
+from kvstore.server.snapshots import read_staged, staged_path
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
 
@@ -54,6 +56,7 @@ log = get_logger("kvstore.host")
 
 BALANCE_EVERY_TICKS = 40
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
+SnapshotFn = Callable[[int, Message], None]
 # (index, term, state machine results, conf change applied at this index)
 _Applied = tuple[int, int, list[Any], ConfChange | None]
 
@@ -67,13 +70,17 @@ def _decode_cc(data: bytes) -> ConfChange | None:
 
 class MultiRaftHost:
     def __init__(self, cfg: NodeConfig, store: NodeStore, sm: StateMachine,
-                 placement: dict[int, list[int]], send: SendFn) -> None:
+                 placement: dict[int, list[int]], send: SendFn,
+                 send_snapshot: SnapshotFn | None = None) -> None:
         self.cfg = cfg
         self.node_id = cfg.node_id
         self.store = store
         self.sm = sm
         self.placement = placement
         self._send = send
+        self._send_snapshot = send_snapshot
+        self.snapshots_installed = 0
+        self.compactions = 0
         self.groups: dict[int, Group] = {}
         self._inbox: deque[tuple[int, Message]] = deque()
         self._wake = asyncio.Event()
@@ -161,6 +168,12 @@ class MultiRaftHost:
         jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies]
         batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
         batch.publish()
+        for _, rd, _ in jobs:
+            if rd.snapshot is not None:
+                self.snapshots_installed += 1
+                path = staged_path(rd.snapshot)
+                if path is not None:
+                    path.unlink(missing_ok=True)
         self._send_messages(readies)
         for g, rd in readies:
             for index, term, results, cc in applied.get(g.gid, ()):
@@ -213,7 +226,7 @@ class MultiRaftHost:
         try:
             for gid, rd, _ in jobs:
                 if rd.snapshot is not None:
-                    self.sm.restore_snapshot(w, gid, rd.snapshot)
+                    self._install_snapshot(w, gid, rd)
                 if rd.entries:
                     w.append(gid, rd.entries)
                 if rd.hard_state is not None:
@@ -239,16 +252,53 @@ class MultiRaftHost:
                 results.append((e.index, e.term, [], cc))
             else:
                 results.append((e.index, e.term, self.sm.apply_entry(w.txn, gid, e), None))
-        w.set_applied(gid, rd.committed_entries[-1].index)
+        applied = rd.committed_entries[-1].index
+        w.set_applied(gid, applied)
+        self._maybe_compact(w, gid, applied)
         return results
+
+    def _install_snapshot(self, w: WriteBatch, gid: int, rd: Ready) -> None:
+        snap = rd.snapshot
+        assert snap is not None
+        path = staged_path(snap)
+        if path is None:
+            self.sm.restore_snapshot(w, gid, snap)
+            return
+        self.sm.restore(w.txn, gid, read_staged(path))
+        w.apply_snapshot(gid, snap.meta)
+        w.set_applied(gid, snap.meta.index)
+
+    def _maybe_compact(self, w: WriteBatch, gid: int, applied: int) -> None:
+        """Record a snapshot at `applied` and drop the log before the retained tail."""
+        gs = self.store.group(gid)
+        if applied - gs.snapshot().meta.index < self.cfg.snapshot_entries:
+            return
+        w.create_snapshot(gid, applied)
+        upto = applied - self.cfg.log_retain_entries
+        if upto > gs.first_index() - 1:
+            w.compact(gid, upto)
+        self.compactions += 1
 
     def _send_messages(self, readies: list[tuple[Group, Ready]]) -> None:
         per_peer: dict[int, list[tuple[int, Message]]] = {}
         for g, rd in readies:
             for m in rd.messages:
+                if m.type == MessageType.SNAPSHOT:
+                    # Streamed out of band (kvstore/server/snapshots.py), never inline.
+                    if self._send_snapshot is not None:
+                        self._send_snapshot(g.gid, m)
+                    else:
+                        g.core.report_snapshot(m.to, False)
+                    continue
                 per_peer.setdefault(m.to, []).append((g.gid, m))
         for to, items in per_peer.items():
             self._send(to, items)
+
+    def report_snapshot(self, gid: int, peer: int, ok: bool) -> None:
+        g = self.groups.get(gid)
+        if g is not None:
+            g.core.report_snapshot(peer, ok)
+            self._wake.set()
 
     def report_unreachable(self, peer: int, gids: list[int]) -> None:
         for gid in gids:

@@ -23,6 +23,7 @@ from kvstore.server.config import NodeConfig
 from kvstore.server.host import MultiRaftHost
 from kvstore.server.kv_service import KVService
 from kvstore.server.raft_service import RaftService
+from kvstore.server.snapshots import SnapshotReceiver, SnapshotSender
 from kvstore.sharding import ShardingError, ShardMap
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore
@@ -54,7 +55,12 @@ class Node:
         self.sm = StateMachine(self.store, max_key_bytes=cfg.max_key_bytes,
                                max_value_bytes=cfg.max_value_bytes)
         self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, cfg.peers, self._unreachable)
-        self.host = MultiRaftHost(cfg, self.store, self.sm, placement, self.peers.send)
+        self.snap_sender = SnapshotSender(
+            cfg.node_id, cfg.cluster_id, cfg.peers, self.store, self.sm, self._snapshot_done,
+            cfg.snapshot_chunk_bytes, cfg.snapshot_rate_bytes)
+        self.snap_receiver = SnapshotReceiver(cfg.node_id, cfg.data_dir)
+        self.host = MultiRaftHost(cfg, self.store, self.sm, placement, self.peers.send,
+                                  self.snap_sender.send)
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -63,6 +69,9 @@ class Node:
         # never keep answering with a dead Raft loop behind it (fail-stop).
         self.failed = asyncio.Event()
 
+    def _snapshot_done(self, gid: int, peer: int, ok: bool) -> None:
+        self.host.report_snapshot(gid, peer, ok)
+
     def _unreachable(self, peer: int, gids: list[int]) -> None:
         self.host.report_unreachable(peer, gids)
 
@@ -70,7 +79,8 @@ class Node:
         kv_pb2_grpc.add_KVServicer_to_server(
             KVService(self.host, self.sm, self.shard_map, self.cfg), self.server)
         raft_pb2_grpc.add_RaftServicer_to_server(
-            RaftService(self.host, self.cfg.cluster_id, self.cfg.peers), self.server)
+            RaftService(self.host, self.cfg.cluster_id, self.cfg.peers, self.snap_receiver),
+            self.server)
         admin_pb2_grpc.add_AdminServicer_to_server(
             AdminService(self.host, self.shard_map, self.cfg.listen), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -102,5 +112,6 @@ class Node:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._host_task
         await self.peers.aclose()
+        await self.snap_sender.aclose()
         self.store.close()
         log.info("node.stopped", node=self.cfg.node_id)

@@ -19,14 +19,17 @@ from kvstore.proto import raft_pb2, raft_pb2_grpc
 from kvstore.raft.codec import DecodeError
 from kvstore.rpc_status import abort_with
 from kvstore.server.host import MultiRaftHost
+from kvstore.server.snapshots import SnapshotReceiver
 from kvstore.transport.wire import decode_batch
 
 log = get_logger("kvstore.raft_service")
 
 
 class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
-    def __init__(self, host: MultiRaftHost, cluster_id: str, peers: dict[int, str]) -> None:
+    def __init__(self, host: MultiRaftHost, cluster_id: str, peers: dict[int, str],
+                 receiver: SnapshotReceiver | None = None) -> None:
         self.host = host
+        self.receiver = receiver
         self.cluster_id = cluster_id
         self.peers = peers
         self.node_id = host.node_id
@@ -51,7 +54,35 @@ class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
             await abort_with(context, err)
         return raft_pb2.RaftStreamSummary(batches=n)
 
-    def _check(self, req: raft_pb2.RaftBatch) -> InvalidArgument | WrongCluster | None:
+    async def InstallSnapshot(self, request_iterator: AsyncIterator[raft_pb2.SnapshotChunk],
+                              context: grpc.aio.ServicerContext[Any, Any]
+                              ) -> raft_pb2.InstallSnapshotResponse:
+        if self.receiver is None:
+            await abort_with(context, InvalidArgument("snapshots are not accepted here"))
+        assert self.receiver is not None
+        checked = self._checked_chunks(request_iterator)
+        try:
+            gid, msg, size = await self.receiver.receive(checked)
+        except (InvalidArgument, WrongCluster) as exc:
+            self.rejected += 1
+            log.warning("snapshot.rejected", error=exc.message)
+            await abort_with(context, exc)
+        if self.host.group(gid) is None:
+            await abort_with(context, InvalidArgument(f"no replica of group {gid} here"))
+        self.host.deliver([(gid, msg)])
+        log.info("snapshot.received", group=gid, frm=msg.frm, bytes=size,
+                 index=msg.snapshot.meta.index if msg.snapshot else 0)
+        return raft_pb2.InstallSnapshotResponse(group_id=gid, received_bytes=size)
+
+    async def _checked_chunks(self, it: AsyncIterator[raft_pb2.SnapshotChunk]
+                              ) -> AsyncIterator[raft_pb2.SnapshotChunk]:
+        async for c in it:
+            err = self._check(c)
+            if err is not None:
+                raise err
+            yield c
+
+    def _check(self, req: raft_pb2.RaftBatch | raft_pb2.SnapshotChunk) -> InvalidArgument | WrongCluster | None:
         if req.cluster_id != self.cluster_id:
             return WrongCluster(f"peer is in cluster {req.cluster_id!r}, this node is in "
                                 f"{self.cluster_id!r}")

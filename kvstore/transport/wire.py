@@ -15,7 +15,7 @@ from typing import Any, cast
 import msgpack
 
 from kvstore.raft.codec import DecodeError, message_from_list, message_to_list
-from kvstore.raft.types import LOCAL_MESSAGES, Message
+from kvstore.raft.types import LOCAL_MESSAGES, Message, MessageType
 
 MAX_BATCH_BYTES = 64 << 20
 
@@ -48,5 +48,8 @@ def decode_batch(payload: bytes, frm: int, to: int) -> list[tuple[int, Message]]
             m = message_from_list(v)
             if m.frm != frm or m.to != to or m.type in LOCAL_MESSAGES:
                 raise DecodeError(f"message {m.type.name} {m.frm}->{m.to} on link {frm}->{to}")
+            if m.type == MessageType.SNAPSHOT or m.snapshot is not None:
+                # Images only arrive through InstallSnapshot (checked, staged on disk).
+                raise DecodeError("snapshots are not accepted on the message stream")
             out.append((gid, m))
     return out

@@ -89,9 +89,14 @@ def test_garbage_and_wrong_cluster_on_the_raft_stream(cluster3: LocalCluster) ->
         cluster_id="local", from_node=9, to_node=1, payload=b"\x90")])
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "unknown node 9" in msg
     # A well-formed batch that impersonates another node inside the payload.
-    from kvstore.raft import Message, MessageType
+    from kvstore.raft import Message, MessageType, Snapshot, SnapshotMeta
     from kvstore.transport.wire import encode_batch
 
+    inline = encode_batch([(1, Message(MessageType.SNAPSHOT, to=1, frm=2, term=99,
+                                       snapshot=Snapshot(SnapshotMeta(index=50, term=99))))])
+    code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
+        cluster_id="local", from_node=2, to_node=1, payload=inline)])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "snapshots are not accepted" in msg
     forged = encode_batch([(1, Message(MessageType.HEARTBEAT, to=1, frm=3, term=99))])
     code, msg = _raft_stream(addr, [raft_pb2.RaftBatch(
         cluster_id="local", from_node=2, to_node=1, payload=forged)])
