@@ -1,4 +1,4 @@
-"""`kvctl leader transfer --shard S --to NODE`: move a shard's leadership."""
+"""`kvctl leader transfer` and `kvctl member add-learner|promote|remove`: shard operations."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import sys
 import time
 
 import click
-import grpc
 
-from kvstore.cluster.probe import cluster_info
-from kvstore.proto import admin_pb2, admin_pb2_grpc
-from kvstore.rpc_status import from_rpc_error
+from kvstore.cluster.admin import call_shard_leader
+from kvstore.errors import KVError
+from kvstore.proto import admin_pb2
+
+
+def _endpoints(endpoints: str) -> list[str]:
+    return [e for e in endpoints.split(",") if e]
 
 
 @click.group()
@@ -25,37 +28,56 @@ def leader() -> None:
 @click.option("--timeout", default=10.0, show_default=True)
 def transfer(shard: int, to_node: int, endpoints: str, timeout: float) -> None:
     """Ask SHARD's leader to hand leadership to node TO and wait until it has."""
-    eps = [e for e in endpoints.split(",") if e]
-    info = cluster_info(eps)
-    if info is None:
-        raise click.ClickException(f"no endpoint answered ({endpoints})")
-    addrs = {n.id: n.address for n in info.nodes}
-    shard_info = next((s for s in info.shards if s.id == shard), None)
-    if shard_info is None:
-        raise click.ClickException(f"no shard {shard}: the cluster has shards 1..{len(info.shards)}")
-    if to_node not in shard_info.replicas:
-        raise click.ClickException(f"node {to_node} is not a replica of shard {shard} "
-                                   f"(replicas: {list(shard_info.replicas)})")
-    target = shard_info.leader_hint or shard_info.replicas[0]
+    req = admin_pb2.TransferLeaderRequest(shard_id=shard, to_node=to_node)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with grpc.insecure_channel(addrs[target]) as ch:
-                r = admin_pb2_grpc.AdminStub(ch).TransferLeader(admin_pb2.TransferLeaderRequest(
-                    shard_id=shard, to_node=to_node), timeout=2)
-        except grpc.RpcError as exc:
-            err = from_rpc_error(exc)
-            hint = getattr(err, "leader_hint", 0)
-            if hint and hint in addrs:
-                target = hint  # follow the leader hint
-                continue
+    try:
+        while time.monotonic() < deadline:
+            r = call_shard_leader(_endpoints(endpoints), shard,
+                                  lambda stub: stub.TransferLeader(req, timeout=2), timeout)
+            if r.leader_id == to_node:
+                click.echo(f"shard {shard}: node {to_node} leads (term {r.term})")
+                return
             time.sleep(0.1)
-            continue
-        if r.leader_id == to_node:
-            click.echo(f"shard {shard}: node {to_node} leads (term {r.term})")
-            return
-        time.sleep(0.1)
-        target = to_node  # once it leads, asking it again confirms
+    except KVError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
     click.echo(f"error: shard {shard}: node {to_node} did not take over within {timeout:.0f}s",
                err=True)
     sys.exit(1)
+
+
+@click.group()
+def member() -> None:
+    """Change a shard's Raft membership, one single-step change at a time."""
+
+
+def _change(action: int, shard: int, node: int, endpoints: str, timeout: float) -> None:
+    req = admin_pb2.ChangeMembershipRequest(shard_id=shard, action=action, node_id=node)
+    try:
+        r = call_shard_leader(_endpoints(endpoints), shard,
+                              lambda stub: stub.ChangeMembership(req, timeout=timeout), timeout)
+    except KVError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(f"shard {shard}: voters {list(r.voters)} learners {list(r.learners)} "
+               f"(at index {r.index})")
+
+
+def _member_command(name: str, action: int, doc: str) -> click.Command:
+    @click.option("--shard", required=True, type=click.IntRange(1))
+    @click.option("--node", required=True, type=click.IntRange(1))
+    @click.option("--endpoints", envvar="KVSTORE_ENDPOINTS", required=True)
+    @click.option("--timeout", default=10.0, show_default=True)
+    def cmd(shard: int, node: int, endpoints: str, timeout: float) -> None:
+        _change(action, shard, node, endpoints, timeout)
+
+    cmd.__doc__ = doc
+    return click.command(name)(cmd)
+
+
+member.add_command(_member_command("add-learner", admin_pb2.MEMBERSHIP_ACTION_ADD_LEARNER,
+                                   "Add NODE to SHARD as a non-voting learner."))
+member.add_command(_member_command("promote", admin_pb2.MEMBERSHIP_ACTION_PROMOTE,
+                                   "Promote learner NODE of SHARD to voter (once caught up)."))
+member.add_command(_member_command("remove", admin_pb2.MEMBERSHIP_ACTION_REMOVE,
+                                   "Remove NODE from SHARD (a removed leader steps down)."))

@@ -24,6 +24,7 @@ def _register() -> None:
     cli.add_command(cluster_cmd.cluster)
     cli.add_command(status_cmd.status)
     cli.add_command(leader_cmd.leader)
+    cli.add_command(leader_cmd.member)
     kv_cmd.register(cli)
 
 

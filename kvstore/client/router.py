@@ -92,11 +92,10 @@ class Router:
     def note_leader(self, shard: int, leader_id: int) -> None:
         if self.map is None or leader_id == 0:
             return
-        try:
-            if leader_id in self.map.shard(shard).replicas:
-                self.leaders[shard] = leader_id
-        except ValueError:
-            return
+        # Any cluster node may lead after membership changes; the map's replica
+        # list is the static placement, so trust the hint if the node exists.
+        if leader_id in self.map.nodes:
+            self.leaders[shard] = leader_id
 
     def rotate_leader(self, shard: int) -> None:
         """No hint known: try the next replica as leader."""

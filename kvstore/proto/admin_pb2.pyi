@@ -14,11 +14,22 @@ class RaftRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RAFT_ROLE_PRE_CANDIDATE: _ClassVar[RaftRole]
     RAFT_ROLE_CANDIDATE: _ClassVar[RaftRole]
     RAFT_ROLE_LEADER: _ClassVar[RaftRole]
+
+class MembershipAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEMBERSHIP_ACTION_UNSPECIFIED: _ClassVar[MembershipAction]
+    MEMBERSHIP_ACTION_ADD_LEARNER: _ClassVar[MembershipAction]
+    MEMBERSHIP_ACTION_PROMOTE: _ClassVar[MembershipAction]
+    MEMBERSHIP_ACTION_REMOVE: _ClassVar[MembershipAction]
 RAFT_ROLE_UNSPECIFIED: RaftRole
 RAFT_ROLE_FOLLOWER: RaftRole
 RAFT_ROLE_PRE_CANDIDATE: RaftRole
 RAFT_ROLE_CANDIDATE: RaftRole
 RAFT_ROLE_LEADER: RaftRole
+MEMBERSHIP_ACTION_UNSPECIFIED: MembershipAction
+MEMBERSHIP_ACTION_ADD_LEARNER: MembershipAction
+MEMBERSHIP_ACTION_PROMOTE: MembershipAction
+MEMBERSHIP_ACTION_REMOVE: MembershipAction
 
 class StatusRequest(_message.Message):
     __slots__ = ()
@@ -119,3 +130,25 @@ class TransferLeaderResponse(_message.Message):
     leader_id: int
     term: int
     def __init__(self, leader_id: _Optional[int] = ..., term: _Optional[int] = ...) -> None: ...
+
+class ChangeMembershipRequest(_message.Message):
+    __slots__ = ("cluster_id", "shard_id", "action", "node_id")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    shard_id: int
+    action: MembershipAction
+    node_id: int
+    def __init__(self, cluster_id: _Optional[str] = ..., shard_id: _Optional[int] = ..., action: _Optional[_Union[MembershipAction, str]] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class ChangeMembershipResponse(_message.Message):
+    __slots__ = ("index", "voters", "learners")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
+    LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    voters: _containers.RepeatedScalarFieldContainer[int]
+    learners: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ...) -> None: ...

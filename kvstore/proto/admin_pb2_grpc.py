@@ -49,6 +49,11 @@ class AdminStub:
                 request_serializer=kvstore_dot_v1_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_admin__pb2.TransferLeaderResponse.FromString,
                 _registered_method=True)
+        self.ChangeMembership = channel.unary_unary(
+                '/kvstore.v1.Admin/ChangeMembership',
+                request_serializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -75,6 +80,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangeMembership(self, request, context):
+        """Sent to the shard's leader; answers once the change is applied there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +104,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.TransferLeader,
                     request_deserializer=kvstore_dot_v1_dot_admin__pb2.TransferLeaderRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_admin__pb2.TransferLeaderResponse.SerializeToString,
+            ),
+            'ChangeMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeMembership,
+                    request_deserializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +192,33 @@ class Admin:
             '/kvstore.v1.Admin/TransferLeader',
             kvstore_dot_v1_dot_admin__pb2.TransferLeaderRequest.SerializeToString,
             kvstore_dot_v1_dot_admin__pb2.TransferLeaderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Admin/ChangeMembership',
+            kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.SerializeToString,
+            kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,10 @@ from kvstore.storage import NodeStore, WriteBatch
 log = get_logger("kvstore.host")
 
 BALANCE_EVERY_TICKS = 40
+# Initial replicas start from a snapshot at this index (see bootstrap_group).
+INIT_INDEX = 1
+MAX_NEW_REPLICAS_PER_TURN = 64
+_LEADER_MESSAGES = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT)
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
 SnapshotFn = Callable[[int, Message], None]
 # (index, term, state machine results, conf change applied at this index)
@@ -83,6 +87,7 @@ class MultiRaftHost:
         self.compactions = 0
         self.groups: dict[int, Group] = {}
         self._inbox: deque[tuple[int, Message]] = deque()
+        self._new_replicas: dict[int, list[Message]] = {}
         self._wake = asyncio.Event()
         self._tick_due = False
         self._stopping = False
@@ -93,19 +98,36 @@ class MultiRaftHost:
         self._open_groups()
 
     def _open_groups(self) -> None:
-        rng = random.Random(self.node_id * 7919 + int(time.time_ns() % 1_000_003))
+        self._rng = random.Random(self.node_id * 7919 + int(time.time_ns() % 1_000_003))
         for gid, replicas in sorted(self.placement.items()):
-            if self.node_id not in replicas:
-                continue
-            if not self.store.has_group(gid):
-                self.store.bootstrap_group(gid, ConfState(voters=sorted(replicas)))
-            storage = self.store.group(gid)
-            rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
-                        heartbeat_ticks=self.cfg.heartbeat_ticks,
-                        applied=self.store.applied_index(gid))
-            core = RaftCore(rc, storage, random.Random(rng.getrandbits(64)))
-            self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
+            if self.node_id in replicas and not self.store.has_group(gid):
+                self.store.bootstrap_group(gid, ConfState(voters=sorted(replicas)),
+                                           initial_index=INIT_INDEX)
+        for gid in self.store.group_ids():  # includes replicas added by conf changes
+            self._open_group(gid)
         log.info("host.groups_opened", node=self.node_id, groups=sorted(self.groups))
+
+    def _open_group(self, gid: int) -> Group:
+        rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
+                    heartbeat_ticks=self.cfg.heartbeat_ticks,
+                    applied=self.store.applied_index(gid))
+        core = RaftCore(rc, self.store.group(gid), random.Random(self._rng.getrandbits(64)))
+        g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
+        return g
+
+    def _create_replicas(self) -> None:
+        """Create empty replicas for groups a leader started sending to (after a conf change).
+
+        Runs at the start of a turn, when no write batch is open. The new
+        replica knows no configuration; it learns it from the snapshot its
+        leader must send (see INIT_INDEX)."""
+        pending, self._new_replicas = self._new_replicas, {}
+        for gid, msgs in pending.items():
+            if gid not in self.groups:
+                self.store.bootstrap_group(gid, ConfState())
+                self._open_group(gid)
+                log.info("host.replica_created", group=gid, leader=msgs[0].frm)
+            self._inbox.extend((gid, m) for m in msgs)
 
     # --- inputs ------------------------------------------------------------
     def wake(self) -> None:
@@ -116,7 +138,13 @@ class MultiRaftHost:
         if len(self._inbox) + len(items) > self.cfg.max_inbox_messages:
             log.warning("host.inbox_full", dropped=len(items))
             return  # Raft tolerates loss; the sender retries
-        self._inbox.extend(items)
+        groups = self.groups
+        for gid, m in items:
+            if gid in groups:
+                self._inbox.append((gid, m))
+            elif (1 <= gid <= self.cfg.shards and m.type in _LEADER_MESSAGES
+                  and len(self._new_replicas) < MAX_NEW_REPLICAS_PER_TURN):
+                self._new_replicas.setdefault(gid, []).append(m)
         self._wake.set()
 
     def group(self, gid: int) -> Group | None:
@@ -157,6 +185,8 @@ class MultiRaftHost:
                 g.core.tick()
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self._balance_leaders()
+        if self._new_replicas:
+            self._create_replicas()
         self._step_inbox()
         now_ms = int(time.time() * 1000)
         for g in self.groups.values():

@@ -141,23 +141,33 @@ class NodeStore:
         with self.env.begin(db=self.state_db) as txn:
             return txn.get(key) is not None
 
-    def bootstrap_group(self, group_id: int, conf_state: ConfState) -> GroupStorage:
-        """Create a new group with its initial membership (like MemoryStorage(conf_state))."""
+    def bootstrap_group(self, group_id: int, conf_state: ConfState,
+                        initial_index: int = 0) -> GroupStorage:
+        """Create a new group with its initial membership (like MemoryStorage(conf_state)).
+
+        With `initial_index` > 0 the group starts from a snapshot at that index
+        (term 1) holding `conf_state`, as TiKV starts regions: a member added
+        later starts empty (index 0), so the leader can only catch it up with a
+        snapshot, which carries the full configuration. Replaying the log from
+        index 1 would never tell it the initial voters.
+        """
         self._check_open()
         layout.check_group_id(group_id)
         if self._writing:
             raise InternalError("bootstrap_group inside an open write batch")
         if self.has_group(group_id):
             raise InvalidArgument(f"raft group {group_id} already exists in {self.path}")
+        term = 1 if initial_index else 0
         with self.env.begin(write=True, db=self.state_db) as txn:
             def put(tag: bytes, value: bytes) -> None:
                 txn.put(layout.state_key(group_id, tag), value)
             put(layout.TAG_CONF_STATE, codec.encode_conf_state(conf_state))
-            put(layout.TAG_HARD_STATE, codec.encode_hard_state(HardState()))
+            put(layout.TAG_HARD_STATE, codec.encode_hard_state(
+                HardState(term=term, commit=initial_index)))
             put(layout.TAG_SNAPSHOT, layout.encode_snapshot_meta(SnapshotMeta(
-                conf_state=conf_state)))
-            put(layout.TAG_OFFSET, layout.encode_offset(0, 0))
-            put(layout.TAG_APPLIED, layout.encode_u64(0))
+                index=initial_index, term=term, conf_state=conf_state)))
+            put(layout.TAG_OFFSET, layout.encode_offset(initial_index, term))
+            put(layout.TAG_APPLIED, layout.encode_u64(initial_index))
         log.debug("storage.group_bootstrapped", group=group_id, voters=conf_state.voters)
         return self.group(group_id)
 
