@@ -19,7 +19,10 @@ from kvstore.cluster.probe import cluster_status
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def status(endpoints: str, output: str) -> None:
-    """Show every shard's leader and each replica's Raft state; exit 1 if anything is wrong."""
+    """Show every shard's leader and each replica's Raft state; exit 1 if anything is wrong.
+
+    Each cell: role, term (t), commit (c) and applied (a) index, last snapshot
+    index (snap) and the number of log entries kept after it (log)."""
     st = cluster_status([e for e in endpoints.split(",") if e])
     if output == "json":
         click.echo(json.dumps(st))
@@ -45,9 +48,10 @@ def _render(st: dict[str, Any]) -> None:
                 elif not r["up"]:
                     cells.append("[red]down[/]")
                 else:
-                    color = "green" if r["role"] == "leader" else "white"
+                    color = {"leader": "green", "learner": "yellow"}.get(r["role"], "white")
                     cells.append(f"[{color}]{r['role']}[/] t{r['term']} "
-                                 f"c{r['commit']} a{r['applied']}")
+                                 f"c{r['commit']} a{r['applied']} "
+                                 f"snap{r['snapshot']} log{r['log_entries']}")
             t.add_row(str(s["id"]), str(s["leader"] or "-"), *cells)
         console.print(t)
     for p in st["problems"]:

@@ -67,17 +67,26 @@ def cluster_status(endpoints: list[str]) -> dict[str, object]:
     for s in info.shards:
         replicas = []
         leaders: set[int] = set()
-        for r in s.replicas:
+        # Static placement plus any node that hosts the group after conf changes.
+        hosts = list(s.replicas) + sorted(
+            nid for nid, st in statuses.items()
+            if st and nid not in s.replicas and any(g.group_id == s.id for g in st.groups))
+        for r in hosts:
             st = statuses.get(r)
             g = next((g for g in st.groups if g.group_id == s.id), None) if st else None
             if g is None:
                 replicas.append({"node": r, "up": False})
                 continue
+            if r not in g.voters and r not in g.learners:
+                continue  # removed from the group; its replica is idle
             leaders.add(g.leader_id)
-            replicas.append({"node": r, "up": True, "role": admin_pb2.RaftRole.Name(g.role)
-                             .removeprefix("RAFT_ROLE_").lower(), "term": g.term,
-                             "commit": g.commit_index, "applied": g.applied_index,
-                             "last": g.last_index, "snapshot": g.snapshot_index})
+            role = admin_pb2.RaftRole.Name(g.role).removeprefix("RAFT_ROLE_").lower()
+            replicas.append({"node": r, "up": True,
+                             "role": "learner" if r in g.learners else role,
+                             "term": g.term, "commit": g.commit_index,
+                             "applied": g.applied_index, "last": g.last_index,
+                             "snapshot": g.snapshot_index,
+                             "log_entries": g.last_index - g.snapshot_index})
         down = sum(1 for r in replicas if not r["up"])
         leader = next(iter(leaders)) if len(leaders) == 1 else 0
         if not leader:
