@@ -92,7 +92,8 @@ def run_cmd(seed: int | None, out: Path | None, nemesis: list[str], **opts: obje
         click.echo(f"recovery after a fault heals: max {max(waits):.2f} s, "
                    f"mean {sum(waits) / len(waits):.2f} s")
     click.echo(f"final reads: {report.final_ok}/{report.keys} keys"
-               + ("" if report.recovered else " (cluster did not report leaders in time)"))
+               + ("" if report.recovered else "; NOT RECOVERED: some node did not come back "
+                                           "with every shard led in time"))
     click.echo(f"checker: {report.check_s:.2f} s; run: {report.run_s:.1f} s; {report.plots}")
     click.echo(f"seed {seed}; report in {out}")
     raise SystemExit(report.exit_code)

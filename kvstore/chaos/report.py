@@ -12,7 +12,8 @@ The cluster's data directories are removed unless `keep_data`.
 
 Exit codes (`ChaosReport.exit_code`): 0 linearizable and every key read back
 after healing; 1 not linearizable; 2 the checker could not decide (unknown);
-3 linearizable, but the cluster did not recover (some final read failed).
+3 linearizable, but the cluster did not recover (a node did not come back
+with every shard led within `recover_timeout_s`, or a final read failed).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class ChaosReport:
     @property
     def exit_code(self) -> int:
         code = EXIT_CODES[self.verdict]
-        if code == 0 and self.final_ok < self.keys:
+        if code == 0 and (self.final_ok < self.keys or not self.recovered):
             return EXIT_NOT_RECOVERED
         return code
 

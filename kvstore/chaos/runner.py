@@ -6,8 +6,8 @@
 2. run `concurrency` logical clients (each one op in flight; after an
    indeterminate op a client takes a fresh process id and a fresh KVClient
    session, as Jepsen's do) while the nemesis injects faults, for `time_s`;
-3. heal everything (links, paused and killed nodes), wait for leaders, and
-   read every key ever used with a linearizable read (recorded like any op),
+3. heal everything (links, paused and killed nodes), wait until every node
+   answers and agrees on every shard's leader, and read every key ever used with a linearizable read (recorded like any op),
    so a lost acknowledged write shows up in the history;
 4. stop the cluster (always, in a finally) and hand over to `report`.
 
@@ -31,6 +31,7 @@ from kvstore.chaos.recorder import Recorder
 from kvstore.chaos.workload import Op, Outcome, Workload, make_workload
 from kvstore.client import KVClient
 from kvstore.cluster.local import LocalCluster
+from kvstore.cluster.probe import node_status
 from kvstore.errors import KVError
 from kvstore.logging import get_logger
 
@@ -197,12 +198,24 @@ class _Run:
         return stats
 
     async def _wait_recovered(self) -> bool:
-        try:
-            await asyncio.to_thread(self.cluster.wait_ready, self.cfg.recover_timeout_s)
-        except KVError as exc:
-            log.warning("chaos.not_recovered", error=exc.message)
-            return False
-        return True
+        """Every node answers and, for every shard, all of them name the same leader."""
+        deadline = time.monotonic() + self.cfg.recover_timeout_s
+        addrs = [n.addr for n in self.cluster.nodes.values()]
+        while time.monotonic() < deadline:
+            statuses = await asyncio.gather(*(asyncio.to_thread(node_status, a, 1.0)
+                                              for a in addrs))
+            if all(st is not None for st in statuses):
+                leaders: dict[int, set[int]] = {}
+                for st in statuses:
+                    assert st is not None
+                    for g in st.groups:
+                        leaders.setdefault(g.group_id, set()).add(g.leader_id)
+                if len(leaders) == self.cfg.shards and all(
+                        len(ids) == 1 and 0 not in ids for ids in leaders.values()):
+                    return True
+            await asyncio.sleep(0.2)
+        log.warning("chaos.not_recovered", timeout_s=self.cfg.recover_timeout_s)
+        return False
 
 
 async def _run_async(cfg: ChaosConfig, cluster: LocalCluster) -> RunStats:
