@@ -8,27 +8,16 @@ Every acknowledged write stays readable, and the new member holds the data.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from kvstore.client import KVClient
-from kvstore.cluster.local import LocalCluster
 from kvstore.cluster.probe import node_status
 from kvstore.errors import KVError
 from tests.cluster.conftest import _dump_logs, start_cluster
-from tests.cluster.test_node import shard_leader
+from tests.cluster.test_node import kvctl, shard_leader
 from tests.cluster.test_snapshots import _scan_stale
-
-KVCTL = str(Path(sys.executable).parent / "kvctl")
-
-
-def kvctl(c: LocalCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KVSTORE_ENDPOINTS": ",".join(c.endpoints)}
-    return subprocess.run([KVCTL, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def voters(out: str) -> list[int]:
