@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     summary = run_seeds(seeds, args.nodes, args.steps, args.broken, args.jobs,
                         args.stop_after or 0, show)
+    print(summary.coverage())
     if summary.failures:
         print("failing seeds: " + " ".join(str(r.seed) for r in summary.failures))
     print(summary.line())

@@ -7,6 +7,12 @@ older term as soon as a quorum holds it, instead of only entries of its own
 term. Figure 8 of the Raft paper shows how such an entry can then be
 overwritten by a later leader; the simulator must report it (as a state
 machine safety, leader completeness or acked-proposal-lost violation).
+
+`CampaignIgnoresLeaseCore` lets an explicit `campaign()` break the promise a
+follower gave its leader by acknowledging a heartbeat (no vote, its own
+included, before the lease ends). Two forced campaigns behind a partition
+then elect a new leader while the old one still serves lease reads; the
+simulator must report a read index safety violation.
 """
 
 from __future__ import annotations
@@ -21,4 +27,14 @@ class CommitOldTermCore(RaftCore):
         return True
 
 
-BROKEN_CORES: dict[str, type[RaftCore]] = {"commit-old-term": CommitOldTermCore}
+class CampaignIgnoresLeaseCore(RaftCore):
+    """TEST-ONLY: `campaign()` starts an election even inside a granted lease."""
+
+    def campaign(self) -> None:
+        self.hup()
+
+
+BROKEN_CORES: dict[str, type[RaftCore]] = {
+    "commit-old-term": CommitOldTermCore,
+    "campaign-ignores-lease": CampaignIgnoresLeaseCore,
+}

@@ -106,6 +106,7 @@ class Workload:
             index = core.lease_read_index()
             self._trace.note(now, "lease-read", f"{node.id} -> {index} (floor {floor})")
             if index is not None:
+                self._trace.tally("lease_reads")
                 self._check_read(node.id, index, floor, "lease read")
             return
         self.read_count += 1
@@ -132,12 +133,14 @@ class Workload:
         if sent is not None and sent == (e.term, e.data):
             self.acked[e.index] = e.data
             self.max_acked = max(self.max_acked, e.index)
+            self._trace.tally("acks")
 
     def on_read_state(self, node: int, rs: ReadState) -> None:
         floor = self.reads.get((node, rs.request_ctx))
         if floor is None:
             raise Violation("read index safety",
                             f"node {node} got ReadState {rs.request_ctx!r} it never asked for")
+        self._trace.tally("read_states")
         self._check_read(node, rs.index, floor, "ReadIndex")
 
     def _check_read(self, node: int, index: int, floor: int, kind: str) -> None:

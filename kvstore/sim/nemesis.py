@@ -66,6 +66,7 @@ class Nemesis:
             ("crash", params.crash_rate, self.crash),
             ("pause", params.pause_rate, self.pause),
             ("transfer", params.transfer_rate, self.transfer),
+            ("campaign", params.campaign_rate, self.campaign),
         ]
 
     def step(self, c: Cluster) -> None:
@@ -112,10 +113,11 @@ class Nemesis:
         kind = rng.choice(self._p.partition_kinds)
         ids = sorted(c.nodes)
         rng.shuffle(ids)
-        cut = _cut_links(kind, ids, leader_of(c), rng)
+        cut = cut_links(kind, ids, leader_of(c), rng)
         if not cut:
             return
         c.net.cut = cut
+        self._trace.tally("partitions")
         lo, hi = self._p.partition_ticks
         self.partition_ends = c.now + rng.randint(lo, hi) * TICK
         self._trace.note(c.now, "nemesis", f"partition {kind} cut={sorted(cut)}")
@@ -144,6 +146,7 @@ class Nemesis:
                 self._rng.random() < self._p.leader_kill_rate):
             ticks = self._rng.choice((0, 0, 1, 2 * self._p.heartbeat_ticks + 2))
             self.kills[nid] = now + ticks * TICK
+            self._trace.tally("leader_kills")
 
     def pause(self, c: Cluster) -> None:
         running = [nid for nid in sorted(c.nodes)
@@ -153,6 +156,7 @@ class Nemesis:
         nid = self._rng.choice(running)
         ticks = self._rng.randint(1, 2 * self._p.election_ticks)
         c.nodes[nid].paused_until = c.now + ticks * TICK
+        self._trace.tally("pauses")
         self._trace.note(c.now, "nemesis", f"pause {nid} for {ticks} ticks")
 
     def transfer(self, c: Cluster) -> None:
@@ -163,7 +167,22 @@ class Nemesis:
         core = c.nodes[leader].core
         assert core is not None
         self._trace.note(c.now, "nemesis", f"transfer leader {leader} -> {to}")
+        self._trace.tally("transfers")
         core.transfer_leader(to)
+
+
+    def campaign(self, c: Cluster) -> None:
+        """An operator or host asks a random running node to campaign now."""
+        running = [nid for nid in sorted(c.nodes)
+                   if c.nodes[nid].core is not None and not c.nodes[nid].paused_until]
+        if not running:
+            return
+        nid = self._rng.choice(running)
+        core = c.nodes[nid].core
+        assert core is not None
+        self._trace.note(c.now, "nemesis", f"campaign {nid}")
+        self._trace.tally("campaigns")
+        core.campaign()
 
 
 def leader_of(c: Cluster) -> int:
@@ -176,30 +195,30 @@ def leader_of(c: Cluster) -> int:
     return best
 
 
-def _both(a: list[int], b: list[int]) -> set[tuple[int, int]]:
+def both_ways(a: list[int], b: list[int]) -> set[tuple[int, int]]:
     return {(x, y) for x in a for y in b} | {(y, x) for x in a for y in b}
 
 
-def _cut_links(kind: str, ids: list[int], leader: int,
+def cut_links(kind: str, ids: list[int], leader: int,
                rng: random.Random) -> set[tuple[int, int]]:
     """The directed links to cut for a partition of `kind` (ids already shuffled)."""
     n = len(ids)
     if kind == "halves":
         k = rng.randint(1, n // 2)
-        return _both(ids[:k], ids[k:])
+        return both_ways(ids[:k], ids[k:])
     if kind == "isolate-leader":
         victim = leader or ids[0]
-        return _both([victim], [i for i in ids if i != victim])
+        return both_ways([victim], [i for i in ids if i != victim])
     if kind == "ring":
         if n <= 3:
-            return _both([ids[0]], [ids[-1]])
+            return both_ways([ids[0]], [ids[-1]])
         near = {(ids[i], ids[(i + 1) % n]) for i in range(n)}
         near |= {(b, a) for a, b in near}
         return {(a, b) for a in ids for b in ids if a != b and (a, b) not in near}
     if kind == "bridge":
         rest = ids[1:]
         half = len(rest) // 2
-        return _both(rest[:half], rest[half:])
+        return both_ways(rest[:half], rest[half:])
     if kind == "one-way":
         return {(a, b) for a in ids for b in ids if a != b and rng.random() < 0.4}
     raise ValueError(f"unknown partition kind {kind!r}")

@@ -83,6 +83,8 @@ class SimNode:
         self.paused_until = 0
         self.role = StateRole.FOLLOWER
         self.persisted = 0  # entries + snapshots ever persisted: a monotone progress counter
+        self.installs = 0  # snapshots received from a leader
+        self.compactions = 0
         self._since_snapshot = 0
 
     def start(self, factory: CoreFactory, config: Config, rng: random.Random) -> None:
@@ -155,6 +157,7 @@ class SimNode:
                             f"{self.applied}")
         self.storage.apply_snapshot(snap)
         self.applied, self.chain = index, chain
+        self.installs += 1
         checker.on_snapshot(self.id, snap, chain)
 
     def _apply(self, core: RaftCore, e: Entry, checker: SafetyChecker,
@@ -185,3 +188,4 @@ class SimNode:
         upto = self.applied - lag
         if upto >= st.first_index():
             st.compact(upto)
+            self.compactions += 1

@@ -55,6 +55,7 @@ class SimParams:
     down_ticks: tuple[int, int]
     pause_rate: float
     transfer_rate: float
+    campaign_rate: float  # a host/operator forces an election on a random node
     # workload
     propose_rate: float
     max_batch: int
@@ -103,6 +104,7 @@ class SimParams:
             f"{list(self.partition_kinds)} crash={self.crash_rate:.3f} "
             f"bias={self.leader_crash_bias:.1f} kill={self.leader_kill_rate:.2f} max_down={self.max_down} "
             f"pause={self.pause_rate:.3f} transfer={self.transfer_rate:.3f} "
+            f"campaign={self.campaign_rate:.3f} "
             f"propose={self.propose_rate:.2f}x{self.max_batch}<={self.max_pending} read={self.read_rate:.2f} "
             f"lease={self.lease_reads} snap={self.snapshot_interval}/{self.compact_lag} "
             f"election={self.election_ticks} heartbeat={self.heartbeat_ticks} "
@@ -165,6 +167,7 @@ def draw_params(rng: random.Random, nodes: int, steps: int) -> SimParams:
         max_uncommitted_entries_size=rng.choice((0, 0, 0, 512)),
         check_quorum=check_quorum,
         pre_vote=pre_vote,
+        campaign_rate=_rate(rng, 0.01, p_zero=0.5),
     )
     return _figure8(p, rng) if rng.random() < FIGURE8_SHARE else p
 

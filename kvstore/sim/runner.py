@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 
@@ -52,6 +53,11 @@ class Summary:
     ticks: int = 0
     elapsed: float = 0.0
     failures: list[SimResult] = field(default_factory=list)
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def coverage(self) -> str:
+        """How often each feature ran over all seeds (sorted, one line)."""
+        return "coverage: " + " ".join(f"{k}={v}" for k, v in sorted(self.stats.items()))
 
     def line(self) -> str:
         secs = max(self.elapsed, 1e-9)
@@ -86,6 +92,7 @@ def run_seeds(seeds: Iterable[int], nodes: int = 3, steps: int = 1000,
         summary.seeds += 1
         summary.commits += res.commits
         summary.ticks += res.ticks
+        summary.stats.update(res.stats)
         if not res.ok:
             summary.failures.append(res)
         if on_result is not None:

@@ -58,6 +58,7 @@ class SimResult:
     digest: int
     tail: list[str]
     params: str
+    stats: dict[str, int]
 
     @property
     def ok(self) -> bool:
@@ -68,10 +69,12 @@ class Simulation:
     """The cluster, its network, nemesis, clients and checker for one seed."""
 
     def __init__(self, seed: int, nodes: int, steps: int, factory: CoreFactory = RaftCore,
-                 trace: Trace | None = None) -> None:
+                 trace: Trace | None = None, params: SimParams | None = None) -> None:
+        """`params` replaces the drawn swarm parameters (targeted scenarios in tests)."""
         rng = random.Random(seed)
         self.seed = seed
-        self.params: SimParams = draw_params(rng, nodes, steps)
+        drawn = draw_params(rng, nodes, steps)
+        self.params: SimParams = params or drawn
         self.trace = trace or Trace()
         self.checker = SafetyChecker()
         self.net = Network(self.params, random.Random(rng.getrandbits(64)), self.trace)
@@ -108,8 +111,14 @@ class Simulation:
         return SimResult(
             self.seed, self.params.nodes, self.params.steps, rule, details,
             self.checker.commands, self.ticks, self.trace.digest, self.trace.tail(),
-            self.params.summary(),
+            self.params.summary(), self._stats(),
         )
+
+    def _stats(self) -> dict[str, int]:
+        st = self.trace.stats
+        st["installs"] = sum(n.installs for n in self.nodes.values())
+        st["compactions"] = sum(n.compactions for n in self.nodes.values())
+        return dict(st)
 
     def step(self, chaos: bool) -> None:
         """One tick of virtual time."""
@@ -171,6 +180,7 @@ class Simulation:
             self.trace.msg(self.now, "deliver", m)
             core.step(m)
             if m.type == MessageType.SNAPSHOT:
+                self.trace.tally("snapshot_msgs")
                 net.feedback(m, self.now, ok=True)
         return True
 
@@ -187,6 +197,7 @@ class Simulation:
         self.net.forget(nid, self.now)
         self.workload.on_crash(nid)
         self.trace.note(self.now, "nemesis", f"crash {nid}")
+        self.trace.tally("crashes")
 
     def restart(self, nid: int) -> None:
         node = self.nodes[nid]
@@ -206,6 +217,7 @@ class Simulation:
     def on_role(self, node: int, role: StateRole, term: int) -> None:
         self.trace.note(self.now, "role", f"{node} {role.name} term={term}")
         if role == StateRole.LEADER:
+            self.trace.tally("elections")
             self.nemesis.on_leader(self.now, node)
 
     # --- liveness -----------------------------------------------------------

@@ -1,10 +1,16 @@
 """The simulation trace: a rolling digest of every event plus the last lines.
 
+It also counts how often each feature ran (crashes, snapshots, reads, ...), so
+tests can check that a seed budget really exercises the whole fault mix.
+
 Formatting every delivered message would dominate the run time, so events are
 stored raw and formatted only when printed (`tail`, or `echo` with --trace).
 The digest folds integers only (message headers, crc32 of text events), so it
 is the same in every process regardless of PYTHONHASHSEED: two runs of one seed
 are identical iff their digests are (the determinism test relies on it).
+
+Heartbeats are folded into the digest and echoed, but not kept in the tail:
+they would crowd out the events that explain a violation.
 
 Invariant: stored `Message` objects are never mutated after sending (the
 network hands each delivery its own object when it copies), so a lazily
@@ -14,13 +20,14 @@ formatted line shows the message as it was delivered.
 from __future__ import annotations
 
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
-from kvstore.raft import Message, describe
+from kvstore.raft import Message, MessageType, describe
 
 Event = tuple[int, str, "Message | str"]
 
+_QUIET = frozenset({MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP})  # not kept in the tail
 _CODES: dict[str, int] = {}  # kind -> crc32: str hashes vary per process, crc32 does not
 
 
@@ -38,6 +45,7 @@ class Trace:
         self.count = 0
         self._tail: deque[Event] = deque(maxlen=keep)
         self._echo = echo
+        self.stats: Counter[str] = Counter()  # how often each feature was exercised
 
     def msg(self, now: int, kind: str, m: Message) -> None:
         """Record a message event (deliver, drop, dup, ...)."""
@@ -46,6 +54,11 @@ class Trace:
             code = _CODES[kind] = zlib.crc32(kind.encode())
         self.digest = hash((self.digest, now, code, int(m.type), m.frm, m.to, m.term,
                             m.log_term, m.index, m.commit, len(m.entries), m.reject))
+        if m.type in _QUIET:
+            if self._echo is not None:
+                self._echo(format_event((now, kind, m)))
+            self.count += 1
+            return
         self._add((now, kind, m))
 
     def note(self, now: int, kind: str, text: str) -> None:
@@ -58,6 +71,9 @@ class Trace:
         self._tail.append(ev)
         if self._echo is not None:
             self._echo(format_event(ev))
+
+    def tally(self, what: str, n: int = 1) -> None:
+        self.stats[what] += n
 
     def tail(self) -> list[str]:
         return [format_event(ev) for ev in self._tail]

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from kvstore.raft import Message, MessageType, Snapshot, SnapshotMeta
-from kvstore.sim.nemesis import _cut_links
+from kvstore.sim.nemesis import cut_links
 from kvstore.sim.network import Network
 from kvstore.sim.params import SimParams, draw_params
 from kvstore.sim.trace import Trace
@@ -124,7 +124,7 @@ def reach(cut: set[tuple[int, int]], ids: list[int]) -> dict[int, set[int]]:
 def test_partition_halves_splits_a_minority_off(n: int) -> None:
     ids = list(range(1, n + 1))
     for seed in range(20):
-        r = reach(_cut_links("halves", ids, 0, random.Random(seed)), ids)
+        r = reach(cut_links("halves", ids, 0, random.Random(seed)), ids)
         small = min((frozenset([a, *r[a]]) for a in ids), key=len)
         assert 1 <= len(small) <= n // 2
         assert all(r[a] == set(small) - {a} for a in small)
@@ -132,19 +132,19 @@ def test_partition_halves_splits_a_minority_off(n: int) -> None:
 
 def test_partition_isolate_leader_cuts_only_the_leader() -> None:
     ids = [1, 2, 3, 4, 5]
-    r = reach(_cut_links("isolate-leader", ids, 3, random.Random(0)), ids)
+    r = reach(cut_links("isolate-leader", ids, 3, random.Random(0)), ids)
     assert r[3] == set() and r[1] == {2, 4, 5}
 
 
 def test_partition_ring_of_five_leaves_two_neighbours_each() -> None:
     ids = [1, 2, 3, 4, 5]
-    r = reach(_cut_links("ring", ids, 0, random.Random(0)), ids)
+    r = reach(cut_links("ring", ids, 0, random.Random(0)), ids)
     assert all(len(v) == 2 for v in r.values())
     assert all(a in r[b] for a in ids for b in r[a])  # symmetric
 
 
 def test_partition_bridge_only_the_bridge_sees_everyone() -> None:
     ids = [4, 2, 5, 1, 3]  # already shuffled: 4 is the bridge
-    r = reach(_cut_links("bridge", ids, 0, random.Random(0)), ids)
+    r = reach(cut_links("bridge", ids, 0, random.Random(0)), ids)
     assert r[4] == {1, 2, 3, 5}
     assert r[2] == {4, 5} and r[1] == {3, 4}

@@ -30,6 +30,10 @@ def test_ci_seed_budget_has_no_violations(nodes: int) -> None:
     assert s.seeds == CI_SEEDS
     assert not s.failures, _fail_text(s.failures)
     assert s.commits > 20 * CI_SEEDS  # the workload really commits under faults
+    # The budget really exercises the whole fault mix and every feature.
+    for what in ("crashes", "partitions", "pauses", "transfers", "leader_kills", "elections",
+                 "snapshot_msgs", "installs", "compactions", "read_states", "lease_reads"):
+        assert s.stats[what] >= 10, (what, s.coverage())
 
 
 @pytest.mark.parametrize("nodes", [3, 5])
