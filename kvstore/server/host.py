@@ -195,9 +195,12 @@ class MultiRaftHost:
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return
-        jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies]
-        batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
-        batch.publish()
+        jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies
+                if rd.entries or rd.hard_state or rd.snapshot or rd.committed_entries]
+        applied: dict[int, list[_Applied]] = {}
+        if jobs:  # turns with only messages (heartbeats, read acks) need no transaction
+            batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
+            batch.publish()
         for _, rd, _ in jobs:
             if rd.snapshot is not None:
                 self.snapshots_installed += 1
