@@ -1,8 +1,8 @@
 """The deterministic cluster simulator over the real Raft core.
 
 CI budget (2 cores): >= 300 seeds for 3 and for 5 nodes at `CI_STEPS` ticks
-of chaos each, plus the broken-variant runs, in well under a minute of wall
-time when the machine is idle. The long run (`-m long`) is the issue's
+of chaos each, plus the broken-variant run: about 60 s of CPU, 30-40 s of
+wall time on an idle 2-core machine. The long run (`-m long`) is the issue's
 "2000 seeds" acceptance run at the default number of steps.
 """
 
@@ -36,18 +36,30 @@ def test_ci_seed_budget_has_no_violations(nodes: int) -> None:
         assert s.stats[what] >= 10, (what, s.coverage())
 
 
-@pytest.mark.parametrize("nodes", [3, 5])
-def test_broken_commit_old_term_is_caught_within_the_ci_budget(nodes: int) -> None:
-    """With §5.4.2 disabled, random schedules must expose Figure 8 (the checker can fail)."""
-    s = run_seeds(range(CI_SEEDS), nodes, CI_STEPS, broken="commit-old-term", jobs=JOBS,
+def check_broken_is_caught(nodes: int, seeds: int, steps: int) -> None:
+    s = run_seeds(range(seeds), nodes, steps, broken="commit-old-term", jobs=JOBS,
                   stop_after=1)
     assert s.failures, f"broken core survived {s.seeds} seeds: the schedule is too weak"
     bad = s.failures[0]
     assert bad.rule in SAFETY_RULES, report(bad)
     # The failing seed replays to the same violation, and the real core survives it.
-    again = run_seed(bad.seed, nodes, CI_STEPS, broken="commit-old-term")
+    again = run_seed(bad.seed, nodes, steps, broken="commit-old-term")
     assert (again.rule, again.details, again.digest) == (bad.rule, bad.details, bad.digest)
-    assert run_seed(bad.seed, nodes, CI_STEPS).ok
+    assert run_seed(bad.seed, nodes, steps).ok
+
+
+def test_broken_commit_old_term_is_caught_within_the_ci_budget() -> None:
+    """With §5.4.2 disabled, random schedules must expose Figure 8 (the checker can fail).
+
+    About 1 seed in 40 catches it with 3 nodes (the first is seed 17 today);
+    with 5 nodes about 1 in 100, so that case runs in the long suite.
+    """
+    check_broken_is_caught(3, CI_SEEDS, CI_STEPS)
+
+
+@pytest.mark.long
+def test_broken_commit_old_term_is_caught_with_5_nodes() -> None:
+    check_broken_is_caught(5, 2000, CI_STEPS)
 
 
 def test_same_seed_same_trace() -> None:
