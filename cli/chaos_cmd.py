@@ -67,7 +67,8 @@ def chaos() -> None:
               type=click.Choice(CLIENT_CUTS),
               help="Whether partitions also cut the clients off the minority side.")
 @click.option("--check-timeout", "check_timeout_s", default=120.0, show_default=True,
-              type=click.FloatRange(min=1), metavar="S")
+              type=click.FloatRange(min=1), metavar="S",
+              help="Give up checking after S seconds (verdict unknown, exit 2).")
 @click.option("--keep-data", is_flag=True, help="Keep the nodes' data directories.")
 def run_cmd(seed: int | None, out: Path | None, nemesis: list[str], **opts: object) -> None:
     """Run a workload against a fresh cluster under faults, then check the history."""
