@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,14 @@ def test_recovery_time_is_from_a_faults_stop_to_the_next_ok_op() -> None:
            OpRecord(2, "read", "ok", 3 * s, 4 * s + s // 2),
            OpRecord(3, "read", "ok", 4 * s, 5 * s)]
     assert recovery_times(ops, timeline) == [("kill", 1.5), ("pause", None)]
+
+
+def test_plots_degrade_to_a_clear_message_without_matplotlib(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvstore.chaos.plots import write_plots
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    files, message = write_plots(tmp_path, [], [], 0)
+    assert files == []
+    assert "matplotlib is not installed" in message and "pip install matplotlib" in message
+    assert list(tmp_path.iterdir()) == []
