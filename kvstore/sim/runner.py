@@ -74,8 +74,9 @@ def _results(seeds: list[int], nodes: int, steps: int, broken: str | None,
     if jobs <= 1 or len(work) <= 1:
         yield from map(_worker, work)
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # spawn, not fork: the caller (a test run, say) may have threads (gRPC, asyncio
+    # executors), and forking a threaded process can deadlock the child.
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(jobs) as pool:
         yield from pool.imap(_worker, work, chunksize=max(1, min(16, len(work) // (4 * jobs))))
 

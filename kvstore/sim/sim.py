@@ -8,10 +8,11 @@ A run has three phases:
    `LIVENESS_ROUNDS * election_ticks` ticks a leader followed by a quorum must
    emerge.
 3. converge: a fresh (barrier) proposal must commit and every node must catch
-   up to the highest applied index; a stall of that many ticks without any node committing or applying more is a liveness violation.
-   Every acked proposal is then applied on every node (the checker has already
-   verified each apply against the acked payload). Then a full pairwise log
-   matching check runs once.
+   up to the highest applied index; a stall of that many ticks in which no
+   node persists, commits or applies anything more is a liveness violation.
+   Every acked proposal is then applied on every node (the checker has
+   already verified each apply against the acked payload). Then a full
+   pairwise log matching check runs once.
 
 Determinism: all randomness comes from `random.Random(seed)` and rngs derived
 from it (network, nemesis, clients, one per core start), iteration over nodes
@@ -82,7 +83,7 @@ class Simulation:
         self.workload = Workload(seed, self.params, random.Random(rng.getrandbits(64)),
                                  self.checker, self.trace)
         self._core_rngs = random.Random(rng.getrandbits(64))
-        voters = list(range(1, nodes + 1))
+        voters = list(range(1, self.params.nodes + 1))
         self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
         self._phase = {i: rng.randrange(TICK) for i in voters}
         self._batch = rng.random() < 0.5
