@@ -66,9 +66,10 @@ class Group:
         self.read_batch.append(fut)
         return fut
 
-    def submit_lease_read(self) -> asyncio.Future[int]:
+    def submit_lease_read(self, clock_ok: bool = True) -> asyncio.Future[int]:
+        """A lease read; with `clock_ok` False (ticks overdue) it falls back to ReadIndex."""
         self._check_leader()
-        idx = self.core.lease_read_index()
+        idx = self.core.lease_read_index() if clock_ok else None
         if idx is None:  # lease not (yet) held: fall back to ReadIndex
             return self.submit_linearizable_read()
         return self.wait_applied(idx)

@@ -55,6 +55,7 @@ from kvstore.storage import NodeStore, WriteBatch
 log = get_logger("kvstore.host")
 
 BALANCE_EVERY_TICKS = 40
+MAX_CATCHUP_TICKS = 64
 # Initial replicas start from a snapshot at this index (see bootstrap_group).
 INIT_INDEX = 1
 MAX_NEW_REPLICAS_PER_TURN = 64
@@ -93,6 +94,8 @@ class MultiRaftHost:
         self._stopping = False
         self.turns = 0
         self.ticks = 0
+        self._period = cfg.tick_ms / 1000
+        self._t0 = time.monotonic()
         self.balance_leaders = True
         self.transfers_started = 0
         self._open_groups()
@@ -178,13 +181,8 @@ class MultiRaftHost:
 
     async def turn(self) -> None:
         self.turns += 1
-        if self._tick_due:
-            self._tick_due = False
-            self.ticks += 1
-            for g in self.groups.values():
-                g.core.tick()
-            if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
-                self._balance_leaders()
+        self._tick_due = False
+        self._deliver_due_ticks()
         if self._new_replicas:
             self._create_replicas()
         self._step_inbox()
@@ -221,6 +219,33 @@ class MultiRaftHost:
                 g.on_role_change()
         if any(g.core.has_ready() for g, _ in readies) or self._inbox:
             self._wake.set()
+
+    def ticks_due(self) -> int:
+        """Ticks the monotonic clock says have elapsed but were not delivered yet.
+
+        A stopped or starved process (SIGSTOP, a VM freeze, a long GC pause)
+        delivers no ticks while the rest of the cluster's clocks run on. Raft
+        time must follow real time, or a resumed leader would trust a lease
+        that expired while it was stopped."""
+        return int((time.monotonic() - self._t0) / self._period) - self.ticks
+
+    def _deliver_due_ticks(self) -> None:
+        due = self.ticks_due()
+        if due > MAX_CATCHUP_TICKS:
+            # After a very long stop, more ticks change nothing (every timer
+            # has fired): skip the excess instead of spinning through it.
+            self.ticks += due - MAX_CATCHUP_TICKS
+            due = MAX_CATCHUP_TICKS
+        for _ in range(due):
+            self.ticks += 1
+            for g in self.groups.values():
+                g.core.tick()
+            if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
+                self._balance_leaders()
+
+    def lease_clock_ok(self) -> bool:
+        """May leases be trusted right now? Not while ticks are overdue (see ticks_due)."""
+        return self.ticks_due() <= 1
 
     def _balance_leaders(self) -> None:
         """Hand leadership to each shard's preferred replica once it is caught up.

@@ -97,7 +97,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             if level in (_C.CONSISTENCY_UNSPECIFIED, _C.CONSISTENCY_LINEARIZABLE):
                 await self._wait(g.submit_linearizable_read())
             elif level == _C.CONSISTENCY_LEASE:
-                await self._wait(g.submit_lease_read())
+                await self._wait(g.submit_lease_read(self.host.lease_clock_ok()))
             elif level == _C.CONSISTENCY_SEQUENTIAL:
                 await self._wait(g.wait_applied(header.min_applied_index))
             elif level != _C.CONSISTENCY_STALE:

@@ -116,8 +116,6 @@ def test_sixty_seconds_of_every_fault_is_linearizable(tmp_path: Path, workload: 
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="lease reads are stale after a paused leader resumes: "
-                   "/work/prompts/chaos-findings.md #1 (remove this mark once fixed)")
 def test_lease_reads_under_short_leader_pauses_are_linearizable(tmp_path: Path) -> None:
     report = _chaos(tmp_path, workload="register", nemesis=["pause"], consistency="lease",
                     time_s=30.0, interval_s=1.5, concurrency=10, seed=7000)
