@@ -329,7 +329,7 @@ class MultiRaftHost:
     def _maybe_compact(self, w: WriteBatch, gid: int, applied: int) -> None:
         """Record a snapshot at `applied` and drop the log before the retained tail."""
         gs = self.store.group(gid)
-        if applied - gs.snapshot().meta.index < self.cfg.snapshot_entries:
+        if applied - gs.snapshot_index < self.cfg.snapshot_entries:
             return
         w.create_snapshot(gid, applied)
         upto = applied - self.cfg.log_retain_entries

@@ -131,6 +131,11 @@ class GroupStorage:
 
     # --- Extra observers ----------------------------------------------------
     @property
+    def snapshot_index(self) -> int:
+        """The latest snapshot's index, without copying its metadata (hot path)."""
+        return self._st.snapshot.index
+
+    @property
     def applied_index(self) -> int:
         return self._st.applied
 
