@@ -66,6 +66,19 @@ SnapshotFn = Callable[[int, Message], None]
 _Applied = tuple[int, int, list[Any], ConfChange | None]
 
 
+_EARLY = (MessageType.APPEND, MessageType.HEARTBEAT)
+
+
+def _take_leader_messages(g: Group, rd: Ready) -> list[Message]:
+    """Remove and return a leader's appends and heartbeats from `rd.messages`."""
+    if g.core.role != StateRole.LEADER or not rd.messages:
+        return []
+    early = [m for m in rd.messages if m.type in _EARLY]
+    if early:
+        rd.messages = [m for m in rd.messages if m.type not in _EARLY]
+    return early
+
+
 def _decode_cc(data: bytes) -> ConfChange | None:
     try:
         return decode_conf_change(data)
@@ -197,6 +210,12 @@ class MultiRaftHost:
                 if rd.entries or rd.hard_state or rd.snapshot or rd.committed_entries]
         applied: dict[int, list[_Applied]] = {}
         if jobs:  # turns with only messages (heartbeats, read acks) need no transaction
+            # A leader's appends and heartbeats go out before its own fsync (Raft thesis
+            # §10.2.1): the fsyncs of leader and followers overlap. Safe because
+            # acknowledgements are only stepped next turn, after this fsync, so commit
+            # never counts an entry the leader has not persisted; votes and append
+            # responses still wait (they promise durable state).
+            self._send_messages([(g, _take_leader_messages(g, rd)) for g, rd in readies])
             batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
             batch.publish()
         for _, rd, _ in jobs:
@@ -205,7 +224,7 @@ class MultiRaftHost:
                 path = staged_path(rd.snapshot)
                 if path is not None:
                     path.unlink(missing_ok=True)
-        self._send_messages(readies)
+        self._send_messages([(g, rd.messages) for g, rd in readies])
         for g, rd in readies:
             for index, term, results, cc in applied.get(g.gid, ()):
                 if cc is not None:
@@ -337,10 +356,10 @@ class MultiRaftHost:
             w.compact(gid, upto)
         self.compactions += 1
 
-    def _send_messages(self, readies: list[tuple[Group, Ready]]) -> None:
+    def _send_messages(self, batches: list[tuple[Group, list[Message]]]) -> None:
         per_peer: dict[int, list[tuple[int, Message]]] = {}
-        for g, rd in readies:
-            for m in rd.messages:
+        for g, msgs in batches:
+            for m in msgs:
                 if m.type == MessageType.SNAPSHOT:
                     # Streamed out of band (kvstore/server/snapshots.py), never inline.
                     if self._send_snapshot is not None:
