@@ -7,7 +7,7 @@ import time
 
 import click
 
-from kvstore.cluster.admin import call_shard_leader
+from kvstore.cluster.admin import call_shard_leader, change_member
 from kvstore.errors import KVError
 from kvstore.proto import admin_pb2
 
@@ -51,11 +51,9 @@ def member() -> None:
     """Change a shard's Raft membership, one single-step change at a time."""
 
 
-def _change(action: int, shard: int, node: int, endpoints: str, timeout: float) -> None:
-    req = admin_pb2.ChangeMembershipRequest(shard_id=shard, action=action, node_id=node)
+def _change(action: str, shard: int, node: int, endpoints: str, timeout: float) -> None:
     try:
-        r = call_shard_leader(_endpoints(endpoints), shard,
-                              lambda stub: stub.ChangeMembership(req, timeout=timeout), timeout)
+        r = change_member(_endpoints(endpoints), shard, action, node, timeout)
     except KVError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
@@ -63,21 +61,20 @@ def _change(action: int, shard: int, node: int, endpoints: str, timeout: float) 
                f"(at index {r.index})")
 
 
-def _member_command(name: str, action: int, doc: str) -> click.Command:
+def _member_command(name: str, doc: str) -> click.Command:
     @click.option("--shard", required=True, type=click.IntRange(1))
     @click.option("--node", required=True, type=click.IntRange(1))
     @click.option("--endpoints", envvar="KVSTORE_ENDPOINTS", required=True)
     @click.option("--timeout", default=10.0, show_default=True)
     def cmd(shard: int, node: int, endpoints: str, timeout: float) -> None:
-        _change(action, shard, node, endpoints, timeout)
+        _change(name, shard, node, endpoints, timeout)
 
     cmd.__doc__ = doc
     return click.command(name)(cmd)
 
 
-member.add_command(_member_command("add-learner", admin_pb2.MEMBERSHIP_ACTION_ADD_LEARNER,
-                                   "Add NODE to SHARD as a non-voting learner."))
-member.add_command(_member_command("promote", admin_pb2.MEMBERSHIP_ACTION_PROMOTE,
-                                   "Promote learner NODE of SHARD to voter (once caught up)."))
-member.add_command(_member_command("remove", admin_pb2.MEMBERSHIP_ACTION_REMOVE,
-                                   "Remove NODE from SHARD (a removed leader steps down)."))
+member.add_command(_member_command("add-learner", "Add NODE to SHARD as a non-voting learner."))
+member.add_command(_member_command(
+    "promote", "Promote learner NODE of SHARD to voter (retried until it caught up)."))
+member.add_command(_member_command(
+    "remove", "Remove NODE from SHARD (a removed leader steps down)."))

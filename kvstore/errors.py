@@ -64,6 +64,12 @@ class WrongCluster(KVError):
     grpc_code = "PERMISSION_DENIED"
 
 
+class PermissionDenied(KVError):
+    """The operation is disabled on this node (e.g. fault injection)."""
+
+    grpc_code = "PERMISSION_DENIED"
+
+
 class Unavailable(KVError):
     """No quorum, node shutting down, or a peer is unreachable: retry later."""
 

@@ -20,6 +20,7 @@ node running and unpaused and every link open, whatever was active.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -29,19 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import grpc
+
 from kvstore.chaos import faults
 from kvstore.chaos.net import CLIENT, ChaosNet, Link
 from kvstore.chaos.proxy import LinkState
+from kvstore.cluster.admin import change_member, set_clock_rate
 from kvstore.cluster.local import LocalCluster
 from kvstore.cluster.probe import node_status
 from kvstore.logging import get_logger
 
 log = get_logger("kvstore.chaos.nemesis")
 
-KINDS = ("kill", "pause", "partition")
+KINDS = ("kill", "pause", "partition", "skew", "member")
 CLIENT_CUTS = ("never", "sometimes", "always")
 _KILL_TARGETS = (("leader", 4), ("one", 3), ("majority", 2), ("all", 1))
 _PAUSE_TARGETS = (("leader", 5), ("one", 3), ("majority", 2))
+_SKEW_TARGETS = (("leader", 4), ("one", 4), ("majority", 2))
 
 
 @dataclass(slots=True)
@@ -63,6 +68,10 @@ class Timeline:
         record = {"time": time.monotonic_ns(), "type": kind, "fault": fault, **fields}
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _weighted(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
@@ -110,7 +119,8 @@ class Nemesis:
     async def start(self, kind: str) -> Fault:
         if self.active is not None:
             await self.stop()
-        starter = {"kill": self._kill, "pause": self._pause, "partition": self._partition}
+        starter = {"kill": self._kill, "pause": self._pause, "partition": self._partition,
+                   "skew": self._skew, "member": self._member}
         fault = await starter[kind]()
         self.active = fault
         self.counts[kind] += 1
@@ -187,6 +197,52 @@ class Nemesis:
                 self.cluster.resume(nid)
 
         return Fault("pause", targets, f"SIGSTOP {how}", resume, {"how": how})
+
+    async def _skew(self) -> Fault:
+        """Clock skew: the targets' Raft clocks run slow or fast (0.3-0.7x or 1.5-3x).
+
+        Only liveness may depend on clocks: linearizable reads and writes must
+        stay correct whatever the rates. (Lease reads assume bounded drift.)"""
+        how = _weighted(self.rng, _SKEW_TARGETS)
+        targets = await self._targets(how)
+        rates = {nid: (self.rng.uniform(0.3, 0.7) if self.rng.random() < 0.5
+                       else self.rng.uniform(1.5, 3.0)) for nid in targets}
+        for nid, rate in rates.items():
+            with contextlib.suppress(grpc.RpcError):
+                await asyncio.to_thread(set_clock_rate, self.cluster.nodes[nid].addr, rate)
+
+        async def reset() -> None:
+            for nid in targets:
+                with contextlib.suppress(grpc.RpcError):
+                    await asyncio.to_thread(set_clock_rate, self.cluster.nodes[nid].addr, 1.0)
+
+        detail = ", ".join(f"n{n} x{r:.2f}" for n, r in sorted(rates.items()))
+        return Fault("skew", targets, f"clock rate {detail}", reset,
+                     {"how": how, "rates": {str(n): round(r, 3) for n, r in rates.items()}})
+
+    async def _member(self) -> Fault:
+        """Membership change: remove one voter of a random shard (the leader half the
+        time); healing re-adds it as a learner and promotes it once it caught up."""
+        statuses = await asyncio.gather(*(
+            asyncio.to_thread(node_status, self.cluster.nodes[n].addr, 1.0)
+            for n in self.node_ids))
+        groups = sorted({(g.group_id, tuple(g.voters)) for st in statuses if st
+                         for g in st.groups if len(g.voters) >= 3 and g.leader_id})
+        if not groups:
+            return Fault("member", [], "no shard with 3 voters and a leader", _nothing)
+        shard, voters = self.rng.choice(groups)
+        victim = (await self.leader()) if self.rng.random() < 0.5 else self.rng.choice(voters)
+        if victim not in voters:
+            victim = self.rng.choice(voters)
+        endpoints = [self.cluster.nodes[n].addr for n in self.node_ids]
+        await asyncio.to_thread(change_member, endpoints, shard, "remove", victim)
+
+        async def rejoin() -> None:
+            await asyncio.to_thread(change_member, endpoints, shard, "add-learner", victim)
+            await asyncio.to_thread(change_member, endpoints, shard, "promote", victim, 30.0)
+
+        return Fault("member", [victim], f"remove n{victim} from shard {shard}", rejoin,
+                     {"shard": shard})
 
     async def _partition(self) -> Fault:
         pattern = self.rng.choice(faults.PATTERNS)

@@ -237,7 +237,8 @@ def run_cluster_phase(cfg: ChaosConfig) -> tuple[LocalCluster, RunStats]:
     cfg.out.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster.create(cfg.out / "cluster", cfg.nodes, shards=cfg.shards,
                                   tick_ms=cfg.tick_ms, election_ticks=cfg.election_ticks,
-                                  cluster_id=f"chaos-{cfg.seed}")
+                                  cluster_id=f"chaos-{cfg.seed}",
+                                  extra={"allow_fault_injection": True})
     try:
         stats = asyncio.run(_run_async(cfg, cluster))
     finally:

@@ -13,7 +13,7 @@ import grpc
 
 from kvstore.cluster.probe import cluster_info
 from kvstore.errors import InvalidArgument, KVError, NotLeader, Unavailable
-from kvstore.proto import admin_pb2_grpc
+from kvstore.proto import admin_pb2, admin_pb2_grpc
 from kvstore.rpc_status import from_rpc_error
 
 T = TypeVar("T")
@@ -50,3 +50,36 @@ def call_shard_leader(endpoints: list[str], shard: int, call: Call[T],
             target = candidates[attempt % len(candidates)]
             time.sleep(0.1)
     raise last
+
+
+def set_clock_rate(addr: str, rate: float, timeout: float = 2.0) -> float:
+    """Chaos: make the node at `addr` run its Raft clock at `rate` x real time."""
+    with grpc.insecure_channel(addr) as ch:
+        r = admin_pb2_grpc.AdminStub(ch).SetClockRate(
+            admin_pb2.SetClockRateRequest(rate=rate), timeout=timeout)
+    return float(r.rate)
+
+
+_ACTIONS = {
+    "add-learner": admin_pb2.MEMBERSHIP_ACTION_ADD_LEARNER,
+    "promote": admin_pb2.MEMBERSHIP_ACTION_PROMOTE,
+    "remove": admin_pb2.MEMBERSHIP_ACTION_REMOVE,
+}
+
+
+def change_member(endpoints: list[str], shard: int, action: str, node: int,
+                  timeout: float = 10.0) -> admin_pb2.ChangeMembershipResponse:
+    """One membership change on `shard`'s leader, retried (a lagging learner's
+    promotion is refused until it caught up) until `timeout`."""
+    req = admin_pb2.ChangeMembershipRequest(shard_id=shard, action=_ACTIONS[action],
+                                            node_id=node)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call_shard_leader(endpoints, shard,
+                                     lambda stub: stub.ChangeMembership(req, timeout=5),
+                                     max(1.0, deadline - time.monotonic()))
+        except Unavailable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)

@@ -152,3 +152,17 @@ class ChangeMembershipResponse(_message.Message):
     voters: _containers.RepeatedScalarFieldContainer[int]
     learners: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SetClockRateRequest(_message.Message):
+    __slots__ = ("cluster_id", "rate")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    rate: float
+    def __init__(self, cluster_id: _Optional[str] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class SetClockRateResponse(_message.Message):
+    __slots__ = ("rate",)
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    rate: float
+    def __init__(self, rate: _Optional[float] = ...) -> None: ...

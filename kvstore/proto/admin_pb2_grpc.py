@@ -54,6 +54,11 @@ class AdminStub:
                 request_serializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.FromString,
                 _registered_method=True)
+        self.SetClockRate = channel.unary_unary(
+                '/kvstore.v1.Admin/SetClockRate',
+                request_serializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -87,6 +92,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetClockRate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +120,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ChangeMembership,
                     request_deserializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.SerializeToString,
+            ),
+            'SetClockRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetClockRate,
+                    request_deserializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +235,33 @@ class Admin:
             '/kvstore.v1.Admin/ChangeMembership',
             kvstore_dot_v1_dot_admin__pb2.ChangeMembershipRequest.SerializeToString,
             kvstore_dot_v1_dot_admin__pb2.ChangeMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetClockRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Admin/SetClockRate',
+            kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.SerializeToString,
+            kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,7 +7,14 @@ from typing import Any
 
 import grpc
 
-from kvstore.errors import InvalidArgument, NotLeader, Timeout, Unavailable, WrongCluster
+from kvstore.errors import (
+    InvalidArgument,
+    NotLeader,
+    PermissionDenied,
+    Timeout,
+    Unavailable,
+    WrongCluster,
+)
 from kvstore.proto import admin_pb2, admin_pb2_grpc
 from kvstore.proto_conv import raft_role_to_proto, shard_map_to_proto
 from kvstore.raft import (
@@ -29,6 +36,7 @@ _ACTIONS = {
 }
 # A learner may be promoted only when it is at most this many entries behind.
 MAX_PROMOTE_LAG = 100
+MIN_CLOCK_RATE, MAX_CLOCK_RATE = 0.1, 10.0
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
@@ -141,3 +149,15 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
             raise NotLeader(shard=request.shard_id, leader_hint=lead,
                             leader_addr=self.shard_map.nodes.get(lead, ""))
         return g, typ
+
+    @map_errors
+    async def SetClockRate(self, request: admin_pb2.SetClockRateRequest,
+                           context: grpc.aio.ServicerContext[Any, Any]
+                           ) -> admin_pb2.SetClockRateResponse:
+        if not self.host.cfg.allow_fault_injection:
+            raise PermissionDenied("fault injection is disabled on this node "
+                               "(allow_fault_injection = false)")
+        if not MIN_CLOCK_RATE <= request.rate <= MAX_CLOCK_RATE:
+            raise InvalidArgument(f"clock rate must be in [{MIN_CLOCK_RATE}, {MAX_CLOCK_RATE}]")
+        self.host.set_clock_rate(request.rate)
+        return admin_pb2.SetClockRateResponse(rate=request.rate)

@@ -60,6 +60,8 @@ class NodeConfig:
     snapshot_chunk_bytes: int = 1 << 20
     snapshot_rate_bytes: int = 64 << 20
     fsync: bool = True
+    # Chaos tests only: accept Admin.SetClockRate (clock-skew faults).
+    allow_fault_injection: bool = False
     log_level: str = "info"
     log_json: bool = False
 

@@ -186,9 +186,8 @@ class MultiRaftHost:
         self._wake.set()
 
     async def _ticker(self) -> None:
-        period = self.cfg.tick_ms / 1000
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(self._period)
             self._tick_due = True
             self._wake.set()
 
@@ -261,6 +260,14 @@ class MultiRaftHost:
                 g.core.tick()
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self._balance_leaders()
+
+    def set_clock_rate(self, rate: float) -> None:
+        """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).
+
+        Rebased so that ticks already delivered stay delivered."""
+        self._period = self.cfg.tick_ms / 1000 / rate
+        self._t0 = time.monotonic() - self.ticks * self._period
+        self._wake.set()
 
     def lease_clock_ok(self) -> bool:
         """May leases be trusted right now? Not while ticks are overdue (see ticks_due)."""

@@ -48,6 +48,26 @@ def _assert_sound_run(report: ChaosReport, kind: str) -> None:
     assert [ev["time"] for ev in timeline] == sorted(ev["time"] for ev in timeline)
 
 
+def test_register_under_clock_skew_is_linearizable(tmp_path: Path) -> None:
+    """Only liveness may depend on clocks: nodes running 0.3-3x real time stay correct."""
+    report = _chaos(tmp_path, workload="register", nemesis=["skew"], seed=303)
+    _assert_sound_run(report, "skew")
+    lines = (report.out / "nemesis.jsonl").read_text().splitlines()
+    rates = [r for ev in map(json.loads, lines) if ev.get("fault") == "skew"
+             and ev["type"] == "start" for r in ev["rates"].values()]
+    assert rates and all(r < 0.71 or r > 1.49 for r in rates)
+
+
+def test_register_under_member_changes_is_linearizable(tmp_path: Path) -> None:
+    """Voters removed (the leader among them) and re-added as learner, then promoted."""
+    report = _chaos(tmp_path, workload="register", nemesis=["member"], seed=404)
+    _assert_sound_run(report, "member")
+    lines = (report.out / "nemesis.jsonl").read_text().splitlines()
+    removed = [ev for ev in map(json.loads, lines)
+               if ev.get("fault") == "member" and ev["type"] == "start"]
+    assert removed and all(ev["detail"].startswith("remove n") for ev in removed)
+
+
 def test_register_under_kill_is_linearizable(tmp_path: Path) -> None:
     report = _chaos(tmp_path, workload="register", nemesis=["kill"], seed=101)
     _assert_sound_run(report, "kill")

@@ -124,3 +124,12 @@ def test_client_rejects_bad_arguments_with_kvstore_errors(cluster3: LocalCluster
     asyncio.run(scenario())
     with pytest.raises(InvalidArgument, match="no endpoints"):
         KVClient([])
+
+
+def test_fault_injection_is_refused_unless_enabled(cluster3: LocalCluster) -> None:
+    from kvstore.cluster.admin import set_clock_rate
+
+    with pytest.raises(grpc.RpcError) as ei:
+        set_clock_rate(cluster3.endpoints[0], 2.0)
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    assert "fault injection is disabled" in ei.value.details()  # type: ignore[attr-defined]
