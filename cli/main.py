@@ -16,7 +16,16 @@ def cli() -> None:
 def _register() -> None:
     # Each command lives in its own module; importing here keeps the group the
     # one place that knows them all.
-    from cli import bench_cmd, chaos_cmd, check_cmd, cluster_cmd, kv_cmd, leader_cmd, status_cmd
+    from cli import (
+        bench_cmd,
+        chaos_cmd,
+        check_cmd,
+        cluster_cmd,
+        kv_cmd,
+        leader_cmd,
+        node_cmd,
+        status_cmd,
+    )
 
     cli.add_command(bench_cmd.bench)
     cli.add_command(chaos_cmd.chaos)
@@ -25,6 +34,7 @@ def _register() -> None:
     cli.add_command(status_cmd.status)
     cli.add_command(leader_cmd.leader)
     cli.add_command(leader_cmd.member)
+    cli.add_command(node_cmd.node)
     kv_cmd.register(cli)
 
 

@@ -22,7 +22,9 @@ def status(endpoints: str, output: str) -> None:
     """Show every shard's leader and each replica's Raft state; exit 1 if anything is wrong.
 
     Each cell: role, term (t), commit (c) and applied (a) index, last snapshot
-    index (snap) and the number of log entries kept after it (log)."""
+    index (snap) and the number of log entries kept after it (log). "target" is
+    where the metadata group places the shard; "moving" marks a replica move in
+    progress (learners catching up, promotions, removals)."""
     st = cluster_status([e for e in endpoints.split(",") if e])
     if output == "json":
         click.echo(json.dumps(st))
@@ -37,8 +39,11 @@ def _render(st: dict[str, Any]) -> None:
     if st["nodes"]:
         up = sum(1 for n in st["nodes"] if n["up"])
         console.print(f"cluster [bold]{st['cluster_id']}[/] epoch {st['epoch']}: "
-                      f"{up}/{len(st['nodes'])} nodes up, {len(st['shards'])} shards")
-        t = Table("shard", "leader", *[f"node {n['id']}" for n in st["nodes"]])
+                      f"{up}/{len(st['nodes'])} nodes up, {len(st['shards']) - 1} shards "
+                      f"+ metadata group, {st['moves']} replica moves in progress")
+        t = Table("shard", "leader", "target", *[
+            f"node {n['id']}" + (" (removed)" if n["state"] == "removed" else "")
+            for n in st["nodes"]])
         for s in st["shards"]:
             cells = []
             for n in st["nodes"]:
@@ -52,7 +57,10 @@ def _render(st: dict[str, Any]) -> None:
                     cells.append(f"[{color}]{r['role']}[/] t{r['term']} "
                                  f"c{r['commit']} a{r['applied']} "
                                  f"snap{r['snapshot']} log{r['log_entries']}")
-            t.add_row(str(s["id"]), str(s["leader"] or "-"), *cells)
+            target = ",".join(map(str, s["target"])) + (" [yellow]moving[/]" if s["moving"]
+                                                        else "")
+            t.add_row("meta" if s["id"] == 0 else str(s["id"]), str(s["leader"] or "-"),
+                      target, *cells)
         console.print(t)
     for p in st["problems"]:
         console.print(f"[red]problem:[/] {p}")

@@ -7,7 +7,12 @@ Faults (one at a time, each started and later stopped):
 - `partition`: cut peer links through the proxies (`kvstore.chaos.faults`
   patterns: halves, isolated leader, majority ring, bridge), by resets or by a
   blackhole, and, per `client_cuts`, the client links to the nodes outside the
-  side the clients stay with; stopping heals every link.
+  side the clients stay with; stopping heals every link;
+- `reshape`: node-level membership, permanent rather than healed: grow the
+  cluster by two new nodes (`LocalCluster.add_node` + `kvctl node add`), then
+  remove two random nodes (original ones included), so 3 -> 4 -> 5 -> 4 -> 3
+  while replicas move online; a removed node is stopped once it holds no
+  replica (`kvstore.chaos.reshape`).
 
 The schedule (Jepsen's): a quiet period, a fault for about `interval`
 seconds, a quiet period, and so on until the deadline. Every choice comes from
@@ -35,6 +40,7 @@ import grpc
 from kvstore.chaos import faults
 from kvstore.chaos.net import CLIENT, ChaosNet, Link
 from kvstore.chaos.proxy import LinkState
+from kvstore.chaos.reshape import Reshaper
 from kvstore.cluster.admin import change_member, set_clock_rate
 from kvstore.cluster.local import LocalCluster
 from kvstore.cluster.probe import node_status
@@ -42,7 +48,7 @@ from kvstore.logging import get_logger
 
 log = get_logger("kvstore.chaos.nemesis")
 
-KINDS = ("kill", "pause", "partition", "skew", "member")
+KINDS = ("kill", "pause", "partition", "skew", "member", "reshape")
 CLIENT_CUTS = ("never", "sometimes", "always")
 _KILL_TARGETS = (("leader", 4), ("one", 3), ("majority", 2), ("all", 1))
 _PAUSE_TARGETS = (("leader", 5), ("one", 3), ("majority", 2))
@@ -87,6 +93,9 @@ class Nemesis:
         if unknown:
             raise ValueError(f"unknown nemesis {unknown}; expected some of "
                              f"{', '.join(KINDS)}")
+        if "reshape" in kinds and "member" in kinds:
+            raise ValueError("reshape (node moves) and member (hand-made group changes) "
+                             "cannot be combined")
         if client_cuts not in CLIENT_CUTS:
             raise ValueError(f"client_cuts must be one of {', '.join(CLIENT_CUTS)}")
         self.cluster = cluster
@@ -98,10 +107,12 @@ class Nemesis:
         self.client_cuts = client_cuts
         self.active: Fault | None = None
         self.counts: Counter[str] = Counter()
+        self.reshaper = Reshaper(cluster, rng)
 
     @property
     def node_ids(self) -> list[int]:
-        return sorted(self.cluster.nodes)
+        """Nodes faults may target: the cluster's, minus nodes reshaping retired."""
+        return sorted(set(self.cluster.nodes) - self.reshaper.retired)
 
     # --- the schedule --------------------------------------------------------------
     async def run(self, stop_at: float) -> None:
@@ -120,7 +131,7 @@ class Nemesis:
         if self.active is not None:
             await self.stop()
         starter = {"kill": self._kill, "pause": self._pause, "partition": self._partition,
-                   "skew": self._skew, "member": self._member}
+                   "skew": self._skew, "member": self._member, "reshape": self._reshape}
         fault = await starter[kind]()
         self.active = fault
         self.counts[kind] += 1
@@ -141,6 +152,7 @@ class Nemesis:
         """Stop the active fault, then make sure every node runs and every link is open."""
         await self.stop()
         self.net.heal()
+        await self.reshaper.settle()
         for nid in self.node_ids:
             if self.cluster.alive(nid):
                 self.cluster.resume(nid)
@@ -227,7 +239,8 @@ class Nemesis:
             asyncio.to_thread(node_status, self.cluster.nodes[n].addr, 1.0)
             for n in self.node_ids))
         groups = sorted({(g.group_id, tuple(g.voters)) for st in statuses if st
-                         for g in st.groups if len(g.voters) >= 3 and g.leader_id})
+                         for g in st.groups
+                         if g.group_id >= 1 and len(g.voters) >= 3 and g.leader_id})
         if not groups:
             return Fault("member", [], "no shard with 3 voters and a leader", _nothing)
         shard, voters = self.rng.choice(groups)
@@ -243,6 +256,11 @@ class Nemesis:
 
         return Fault("member", [victim], f"remove n{victim} from shard {shard}", rejoin,
                      {"shard": shard})
+
+    async def _reshape(self) -> Fault:
+        what, nid = await self.reshaper.step()
+        return Fault("reshape", [nid] if nid else [], what, _nothing,
+                     {"active": self.reshaper.active()})
 
     async def _partition(self) -> Fault:
         pattern = self.rng.choice(faults.PATTERNS)

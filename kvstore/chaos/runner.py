@@ -31,7 +31,7 @@ from kvstore.chaos.recorder import Recorder
 from kvstore.chaos.workload import Op, Outcome, Workload, make_workload
 from kvstore.client import KVClient
 from kvstore.cluster.local import LocalCluster
-from kvstore.cluster.probe import node_status
+from kvstore.cluster.probe import agreed_leader, node_status
 from kvstore.errors import KVError
 from kvstore.logging import get_logger
 
@@ -167,7 +167,7 @@ class _Run:
         cfg = self.cfg
         stats = RunStats(nemesis={})
         timeline, tfh = open_timeline(cfg.out / "nemesis.jsonl")
-        nemesis = Nemesis(self.cluster, self.net, cfg.nemesis, cfg.interval_s,
+        nemesis = self.nemesis = Nemesis(self.cluster, self.net, cfg.nemesis, cfg.interval_s,
                           random.Random(self.rng.randrange(1 << 32)), timeline, cfg.client_cuts)
         try:
             stats.t0_ns = time.monotonic_ns()
@@ -198,21 +198,16 @@ class _Run:
         return stats
 
     async def _wait_recovered(self) -> bool:
-        """Every node answers and, for every shard, all of them name the same leader."""
+        """Every node answers and, for the metadata group and every shard, all members
+        name the same leader (replicas removed from a group are idle and not asked)."""
         deadline = time.monotonic() + self.cfg.recover_timeout_s
-        addrs = [n.addr for n in self.cluster.nodes.values()]
+        addrs = [self.cluster.nodes[n].addr for n in self.nemesis.node_ids]
         while time.monotonic() < deadline:
             statuses = await asyncio.gather(*(asyncio.to_thread(node_status, a, 1.0)
                                               for a in addrs))
-            if all(st is not None for st in statuses):
-                leaders: dict[int, set[int]] = {}
-                for st in statuses:
-                    assert st is not None
-                    for g in st.groups:
-                        leaders.setdefault(g.group_id, set()).add(g.leader_id)
-                if len(leaders) == self.cfg.shards and all(
-                        len(ids) == 1 and 0 not in ids for ids in leaders.values()):
-                    return True
+            if all(st is not None for st in statuses) and all(
+                    agreed_leader(statuses, gid)[0] for gid in range(self.cfg.shards + 1)):
+                return True
             await asyncio.sleep(0.2)
         log.warning("chaos.not_recovered", timeout_s=self.cfg.recover_timeout_s)
         return False
@@ -238,7 +233,10 @@ def run_cluster_phase(cfg: ChaosConfig) -> tuple[LocalCluster, RunStats]:
     cluster = LocalCluster.create(cfg.out / "cluster", cfg.nodes, shards=cfg.shards,
                                   tick_ms=cfg.tick_ms, election_ticks=cfg.election_ticks,
                                   cluster_id=f"chaos-{cfg.seed}",
-                                  extra={"allow_fault_injection": True})
+                                  extra={"allow_fault_injection": True,
+                                         # hand-made group changes (member) would
+                                         # fight the automatic replica moves
+                                         "rebalance": "member" not in cfg.nemesis})
     try:
         stats = asyncio.run(_run_async(cfg, cluster))
     finally:

@@ -234,6 +234,9 @@ class KVClient:
             except NotLeader as exc:
                 last = exc
                 believed = self.router.leaders.get(shard, 0)
+                if exc.leader_hint and exc.leader_hint not in self.router.require_map().nodes:
+                    # A node that joined after our map was fetched: a newer epoch knows it.
+                    await self.refresh_map()
                 if exc.leader_hint and exc.leader_hint != believed:
                     self.router.note_leader(shard, exc.leader_hint)
                     if attempt >= 2:  # hints can be stale during an election: slow down

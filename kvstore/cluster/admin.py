@@ -1,6 +1,7 @@
-"""Admin calls that must reach a shard's leader: find it, follow NOT_LEADER hints, retry.
+"""Admin calls that must reach a leader: find it, follow NOT_LEADER hints, retry.
 
-Used by `kvctl leader transfer` and `kvctl member ...`.
+Used by `kvctl leader transfer`, `kvctl member ...` (a shard's leader) and
+`kvctl node add|remove` (the metadata group's leader).
 """
 
 from __future__ import annotations
@@ -83,3 +84,71 @@ def change_member(endpoints: list[str], shard: int, action: str, node: int,
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
+
+
+# --- node membership (the metadata group) -------------------------------------
+def call_meta_leader(endpoints: list[str], call: Call[T], timeout: float = 10.0) -> T:
+    """Run `call` against the metadata group's leader, following NOT_LEADER hints."""
+    deadline = time.monotonic() + timeout
+    targets = list(endpoints)
+    last: KVError = Unavailable(f"no endpoint answered ({', '.join(endpoints)})")
+    i = 0
+    while time.monotonic() < deadline:
+        addr = targets[i % len(targets)]
+        try:
+            with grpc.insecure_channel(addr) as ch:
+                return call(admin_pb2_grpc.AdminStub(ch))
+        except grpc.RpcError as exc:
+            last = from_rpc_error(exc)
+        if isinstance(last, NotLeader) and last.leader_addr:
+            targets.insert((i + 1) % (len(targets) + 1), last.leader_addr)
+        elif not isinstance(last, NotLeader | Unavailable):
+            raise last
+        else:
+            time.sleep(0.1)
+        i += 1
+    raise last
+
+
+def add_node(endpoints: list[str], address: str, timeout: float = 30.0
+             ) -> admin_pb2.NodeChangeResponse:
+    """Add the (running, joining) node at `address`: its id comes from its own Status."""
+    deadline = time.monotonic() + min(timeout, 15.0)
+    while True:  # a node just started may take a moment to listen
+        try:
+            with grpc.insecure_channel(address) as ch:
+                st = admin_pb2_grpc.AdminStub(ch).Status(admin_pb2.StatusRequest(), timeout=2)
+            break
+        except grpc.RpcError as exc:
+            if time.monotonic() >= deadline:
+                raise Unavailable(f"the new node at {address} does not answer: "
+                                  f"{from_rpc_error(exc).message}; start it with join seeds "
+                                  "first") from None
+            time.sleep(0.3)
+    req = admin_pb2.AddNodeRequest(cluster_id=st.cluster_id, node_id=st.node_id,
+                                   address=address)
+    return call_meta_leader(endpoints, lambda stub: stub.AddNode(req, timeout=10), timeout)
+
+
+def remove_node(endpoints: list[str], node_id: int, timeout: float = 30.0
+                ) -> admin_pb2.NodeChangeResponse:
+    req = admin_pb2.RemoveNodeRequest(node_id=node_id)
+    return call_meta_leader(endpoints, lambda stub: stub.RemoveNode(req, timeout=10), timeout)
+
+
+def wait_placement(endpoints: list[str], timeout: float = 120.0,
+                   poll: float = 0.5) -> dict[str, object]:
+    """Wait until no replica move is in progress and every group is led; the last status."""
+    from kvstore.cluster.probe import cluster_status
+
+    deadline = time.monotonic() + timeout
+    st = cluster_status(endpoints)
+    while time.monotonic() < deadline:
+        st = cluster_status(endpoints)
+        shards = st["shards"]
+        assert isinstance(shards, list)
+        if not st["moves"] and shards and all(s["leader"] and s["target"] for s in shards):
+            return st
+        time.sleep(poll)
+    raise Unavailable(f"replica moves still in progress after {timeout:.0f}s: "
+                      f"{st.get('moves')} groups moving")

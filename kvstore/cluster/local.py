@@ -8,7 +8,8 @@ down` find the processes again from another command.
 
 `set_peer_addresses` lets a node dial its peers at other addresses than their
 listen addresses (the chaos harness puts a fault-injecting proxy on every
-link); a node's own entry always stays its listen address.
+link), through the node config's `[dial]` table; `[peers]` stays the same
+listen addresses on every node (the first cluster metadata is built from it).
 
 Ports are ephemeral: each is taken by binding port 0 and releasing it just
 before the node starts (a small race that retries cover).
@@ -42,6 +43,8 @@ class NodeProc:
     dir: Path
     proc: subprocess.Popen[bytes] | None = None
     pid: int = 0
+    # Seeds of the running cluster, for a node added after creation (`add_node`).
+    join: list[str] = field(default_factory=list)
 
     @property
     def config_path(self) -> Path:
@@ -92,14 +95,15 @@ class LocalCluster:
         c = cls(root, {}, raw["shards"], raw["replication"], raw["cluster_id"])
         for nid_s, info in raw["nodes"].items():
             nid = int(nid_s)
-            c.nodes[nid] = NodeProc(nid, info["addr"], root / f"n{nid}", None, info.get("pid", 0))
+            c.nodes[nid] = NodeProc(nid, info["addr"], root / f"n{nid}", None, info.get("pid", 0),
+                                    info.get("join", []))
         return c
 
     def save(self) -> None:
         raw = {
             "cluster_id": self.cluster_id, "shards": self.shards,
             "replication": self.replication,
-            "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid}
+            "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid, "join": n.join}
                       for n in self.nodes.values()},
         }
         (self.root / "cluster.json").write_text(json.dumps(raw, indent=2))
@@ -122,17 +126,32 @@ class LocalCluster:
         for node in self.nodes.values():
             node.config_path.write_text(self._toml(node))
 
+    def add_node(self, nid: int | None = None) -> NodeProc:
+        """A new node configured to join the running cluster (not started, not yet a member:
+        `kvctl node add` / `kvstore.cluster.admin.add_node` makes it one)."""
+        nid = nid if nid is not None else max(self.nodes, default=0) + 1
+        if nid in self.nodes:
+            raise ConfigError(f"node {nid} already exists in this cluster")
+        d = self.root / f"n{nid}"
+        d.mkdir(exist_ok=True)
+        seeds = [n.addr for n in self.nodes.values()]
+        node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d, join=seeds)
+        node.config_path.write_text(self._toml(node))
+        self.save()
+        return node
+
     def _toml(self, node: NodeProc) -> str:
-        table = self.peer_addrs.get(node.node_id, {})
-        peers = "\n".join(f'{n.node_id} = "{table.get(n.node_id, n.addr)}"'
-                          for n in self.nodes.values())
+        members = [node] if node.join else list(self.nodes.values())
+        peers = "\n".join(f'{n.node_id} = "{n.addr}"' for n in members)
+        dial = "\n".join(f'{p} = "{a}"' for p, a in
+                         sorted(self.peer_addrs.get(node.node_id, {}).items()))
         extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in self.extra.items())
         return (
             f'node_id = {node.node_id}\nlisten = "{node.addr}"\n'
             f'data_dir = "{node.dir / "data"}"\ncluster_id = "{self.cluster_id}"\n'
             f"shards = {self.shards}\nreplication = {self.replication}\n"
             f"tick_ms = {self.tick_ms}\nelection_ticks = {self.election_ticks}\n"
-            f"{extra}\n[peers]\n{peers}\n"
+            f"{extra}\n{_join_line(node)}[peers]\n{peers}\n[dial]\n{dial}\n"
         )
 
     @property
@@ -239,3 +258,7 @@ def _alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
         return stat.split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _join_line(node: NodeProc) -> str:
+    return f"join = {json.dumps(node.join)}\n" if node.join else ""

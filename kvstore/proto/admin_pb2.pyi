@@ -36,7 +36,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GroupStatus(_message.Message):
-    __slots__ = ("group_id", "role", "term", "leader_id", "commit_index", "applied_index", "last_index", "snapshot_index", "voters", "learners")
+    __slots__ = ("group_id", "role", "term", "leader_id", "commit_index", "applied_index", "last_index", "snapshot_index", "voters", "learners", "target_voters", "target_learners")
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,8 @@ class GroupStatus(_message.Message):
     SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     VOTERS_FIELD_NUMBER: _ClassVar[int]
     LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_VOTERS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_LEARNERS_FIELD_NUMBER: _ClassVar[int]
     group_id: int
     role: RaftRole
     term: int
@@ -57,19 +59,25 @@ class GroupStatus(_message.Message):
     snapshot_index: int
     voters: _containers.RepeatedScalarFieldContainer[int]
     learners: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, group_id: _Optional[int] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ...) -> None: ...
+    target_voters: _containers.RepeatedScalarFieldContainer[int]
+    target_learners: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, group_id: _Optional[int] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target_voters: _Optional[_Iterable[int]] = ..., target_learners: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("node_id", "address", "cluster_id", "groups")
+    __slots__ = ("node_id", "address", "cluster_id", "groups", "epoch", "removed_nodes")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_NODES_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     address: str
     cluster_id: str
     groups: _containers.RepeatedCompositeFieldContainer[GroupStatus]
-    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., cluster_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupStatus, _Mapping]]] = ...) -> None: ...
+    epoch: int
+    removed_nodes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., cluster_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupStatus, _Mapping]]] = ..., epoch: _Optional[int] = ..., removed_nodes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ClusterInfoRequest(_message.Message):
     __slots__ = ("cluster_id",)
@@ -166,3 +174,31 @@ class SetClockRateResponse(_message.Message):
     RATE_FIELD_NUMBER: _ClassVar[int]
     rate: float
     def __init__(self, rate: _Optional[float] = ...) -> None: ...
+
+class AddNodeRequest(_message.Message):
+    __slots__ = ("cluster_id", "node_id", "address")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    node_id: int
+    address: str
+    def __init__(self, cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+
+class RemoveNodeRequest(_message.Message):
+    __slots__ = ("cluster_id", "node_id")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    node_id: int
+    def __init__(self, cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class NodeChangeResponse(_message.Message):
+    __slots__ = ("epoch", "nodes", "removed_nodes")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_NODES_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    removed_nodes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, epoch: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ..., removed_nodes: _Optional[_Iterable[int]] = ...) -> None: ...

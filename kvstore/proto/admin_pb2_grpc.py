@@ -59,6 +59,16 @@ class AdminStub:
                 request_serializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.FromString,
                 _registered_method=True)
+        self.AddNode = channel.unary_unary(
+                '/kvstore.v1.Admin/AddNode',
+                request_serializer=kvstore_dot_v1_dot_admin__pb2.AddNodeRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
+                _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/kvstore.v1.Admin/RemoveNode',
+                request_serializer=kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -98,6 +108,18 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +147,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.SetClockRate,
                     request_deserializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.SerializeToString,
+            ),
+            'AddNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddNode,
+                    request_deserializer=kvstore_dot_v1_dot_admin__pb2.AddNodeRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +294,60 @@ class Admin:
             '/kvstore.v1.Admin/SetClockRate',
             kvstore_dot_v1_dot_admin__pb2.SetClockRateRequest.SerializeToString,
             kvstore_dot_v1_dot_admin__pb2.SetClockRateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Admin/AddNode',
+            kvstore_dot_v1_dot_admin__pb2.AddNodeRequest.SerializeToString,
+            kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Admin/RemoveNode',
+            kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
+            kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

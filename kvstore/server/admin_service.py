@@ -1,8 +1,14 @@
-"""The `Admin` servicer: node status, the cluster's shard map, leadership transfer."""
+"""The `Admin` servicer: node status, the shard map, leadership, membership of groups and nodes.
+
+Node membership (AddNode/RemoveNode) changes the metadata record through
+group 0 (`kvstore.server.membership`); per-group changes (ChangeMembership)
+act on one shard's Raft group directly, for operators who need to.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -25,35 +31,38 @@ from kvstore.raft import (
     StateRole,
 )
 from kvstore.rpc_status import map_errors
+from kvstore.server.cluster_view import ClusterView
 from kvstore.server.group import Group
 from kvstore.server.host import MultiRaftHost
+from kvstore.server.membership import change_meta, meta_leader_error
+from kvstore.server.rebalance import MAX_PROMOTE_LAG
 from kvstore.sharding import ShardMap
+from kvstore.sharding.meta import ClusterMeta, NodeState
 
 _ACTIONS = {
     admin_pb2.MEMBERSHIP_ACTION_ADD_LEARNER: ConfChangeType.ADD_LEARNER,
     admin_pb2.MEMBERSHIP_ACTION_PROMOTE: ConfChangeType.ADD_NODE,
     admin_pb2.MEMBERSHIP_ACTION_REMOVE: ConfChangeType.REMOVE_NODE,
 }
-# A learner may be promoted only when it is at most this many entries behind.
-MAX_PROMOTE_LAG = 100
 MIN_CLOCK_RATE, MAX_CLOCK_RATE = 0.1, 10.0
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
-    def __init__(self, host: MultiRaftHost, shard_map: ShardMap, address: str) -> None:
+    def __init__(self, host: MultiRaftHost, view: ClusterView, address: str) -> None:
         self.host = host
-        self.shard_map = shard_map
+        self.view = view
         self.address = address
 
     def current_map(self) -> ShardMap:
-        """The static map with this node's freshest leader hints."""
-        m = self.shard_map
-        for gid, g in self.host.groups.items():
-            lead = g.core.leader_id
-            if lead and lead != m.shard(gid).leader_hint and lead in m.shard(gid).replicas:
-                m = m.with_leader(gid, lead)
-        self.shard_map = m
-        return m
+        """The metadata's map refined with the voters and leaders of groups hosted here."""
+        return self.view.client_map({
+            gid: (g.core.role, g.core.leader_id, g.core.trk.config.voter_ids())
+            for gid, g in self.host.groups.items() if gid != 0})
+
+    def _check_cluster(self, cluster_id: str) -> None:
+        if cluster_id and cluster_id != self.view.cluster_id:
+            raise WrongCluster(f"this node is in cluster {self.view.cluster_id!r}, "
+                               f"not {cluster_id!r}")
 
     @map_errors
     async def Status(self, request: admin_pb2.StatusRequest,
@@ -62,22 +71,25 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         for gid, g in sorted(self.host.groups.items()):
             c = g.core
             cs = c.conf_state()
+            t = self.view.targets(gid)
             groups.append(admin_pb2.GroupStatus(
                 group_id=gid, role=raft_role_to_proto(c.role), term=c.term,
                 leader_id=c.leader_id, commit_index=c.commit_index,
                 applied_index=c.applied_index, last_index=c.last_index,
                 snapshot_index=self.host.store.group(gid).snapshot().meta.index,
                 voters=sorted(set(cs.voters) | set(cs.voters_outgoing)), learners=cs.learners,
+                target_voters=t.voters if t else (), target_learners=t.learners if t else (),
             ))
-        return admin_pb2.StatusResponse(node_id=self.host.node_id, address=self.address,
-                                        cluster_id=self.shard_map.cluster_id, groups=groups)
+        meta = self.view.meta
+        return admin_pb2.StatusResponse(
+            node_id=self.host.node_id, address=self.address, cluster_id=self.view.cluster_id,
+            groups=groups, epoch=meta.epoch if meta else 0,
+            removed_nodes=_removed(meta) if meta else ())
 
     @map_errors
     async def ClusterInfo(self, request: admin_pb2.ClusterInfoRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> admin_pb2.ClusterInfo:
-        if request.cluster_id and request.cluster_id != self.shard_map.cluster_id:
-            raise WrongCluster(f"this node is in cluster {self.shard_map.cluster_id!r}, "
-                               f"not {request.cluster_id!r}")
+        self._check_cluster(request.cluster_id)
         return shard_map_to_proto(self.current_map())
 
     @map_errors
@@ -88,13 +100,13 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         if g is None:
             raise InvalidArgument(f"node {self.host.node_id} has no replica of shard "
                                   f"{request.shard_id}")
-        if request.to_node not in self.shard_map.shard(request.shard_id).replicas:
-            raise InvalidArgument(f"node {request.to_node} is not a replica of shard "
-                                  f"{request.shard_id}")
         if g.core.role != StateRole.LEADER:
             lead = g.core.leader_id
             raise NotLeader(shard=request.shard_id, leader_hint=lead,
-                            leader_addr=self.shard_map.nodes.get(lead, ""))
+                            leader_addr=self.view.addresses.get(lead, ""))
+        if request.to_node not in g.core.trk.config.voter_ids():
+            raise InvalidArgument(f"node {request.to_node} is not a voter of shard "
+                                  f"{request.shard_id}")
         g.core.transfer_leader(request.to_node)
         self.host.wake()
         return admin_pb2.TransferLeaderResponse(leader_id=g.core.leader_id, term=g.core.term)
@@ -133,12 +145,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
 
     def _check_membership(self, request: admin_pb2.ChangeMembershipRequest
                           ) -> tuple[Group, ConfChangeType]:
-        if request.cluster_id and request.cluster_id != self.shard_map.cluster_id:
-            raise WrongCluster(f"this node is in cluster {self.shard_map.cluster_id!r}")
+        self._check_cluster(request.cluster_id)
         typ = _ACTIONS.get(request.action)
         if typ is None:
             raise InvalidArgument(f"unknown membership action {request.action}")
-        if request.node_id not in self.shard_map.nodes:
+        if request.node_id not in self.view.map.nodes:
             raise InvalidArgument(f"node {request.node_id} is not a member of this cluster")
         g = self.host.group(request.shard_id)
         if g is None:
@@ -147,7 +158,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         if g.core.role != StateRole.LEADER:
             lead = g.core.leader_id
             raise NotLeader(shard=request.shard_id, leader_hint=lead,
-                            leader_addr=self.shard_map.nodes.get(lead, ""))
+                            leader_addr=self.view.addresses.get(lead, ""))
         return g, typ
 
     @map_errors
@@ -161,3 +172,36 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
             raise InvalidArgument(f"clock rate must be in [{MIN_CLOCK_RATE}, {MAX_CLOCK_RATE}]")
         self.host.set_clock_rate(request.rate)
         return admin_pb2.SetClockRateResponse(rate=request.rate)
+
+    @map_errors
+    async def AddNode(self, request: admin_pb2.AddNodeRequest,
+                      context: grpc.aio.ServicerContext[Any, Any]) -> admin_pb2.NodeChangeResponse:
+        self._check_cluster(request.cluster_id)
+        if request.node_id <= 0 or ":" not in request.address:
+            raise InvalidArgument("AddNode needs a positive node_id and a HOST:PORT address")
+        meta = await self._change(lambda m: m.with_node(request.node_id, request.address))
+        return _node_change(meta)
+
+    @map_errors
+    async def RemoveNode(self, request: admin_pb2.RemoveNodeRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]
+                         ) -> admin_pb2.NodeChangeResponse:
+        self._check_cluster(request.cluster_id)
+        meta = await self._change(lambda m: m.without_node(request.node_id))
+        return _node_change(meta)
+
+    async def _change(self, fn: Callable[[ClusterMeta], ClusterMeta]) -> ClusterMeta:
+        err = meta_leader_error(self.host, self.view.addresses)
+        if err is not None:
+            raise err
+        return await change_meta(self.host, fn)
+
+
+def _removed(meta: ClusterMeta) -> list[int]:
+    return [n for n, r in meta.nodes.items() if r.state == NodeState.REMOVED]
+
+
+def _node_change(meta: ClusterMeta) -> admin_pb2.NodeChangeResponse:
+    return admin_pb2.NodeChangeResponse(
+        epoch=meta.epoch, removed_nodes=_removed(meta),
+        nodes=[admin_pb2.NodeInfo(id=n, address=r.address) for n, r in meta.nodes.items()])

@@ -16,8 +16,21 @@ Example `node.toml`:
     2 = "127.0.0.1:7002"
     3 = "127.0.0.1:7003"
 
-Every node of a cluster must agree on peers, shards and replication: shard
-placement is computed from them (`kvstore.sharding`).
+The initial members of a cluster must agree on peers, shards and
+replication: on first boot each of them writes the same cluster metadata
+(group 0, `kvstore.sharding.meta`) from them. After that, group 0 is the
+source of truth for the node table and placement.
+
+A node that joins a running cluster names seeds instead of peers:
+
+    node_id = 4
+    listen = "127.0.0.1:7004"
+    data_dir = "data/n4"
+    cluster_id = "local"
+    join = ["127.0.0.1:7001", "127.0.0.1:7002"]
+
+It bootstraps nothing; it learns the node table from a seed, then gets its
+replicas (group 0 first) by snapshot once `kvctl node add` has added it.
 """
 
 from __future__ import annotations
@@ -40,6 +53,12 @@ class NodeConfig:
     listen: str
     data_dir: str
     peers: dict[int, str] = field(default_factory=dict)
+    # Seed addresses of a running cluster this node joins (empty: an initial member).
+    join: list[str] = field(default_factory=list)
+    # Where THIS node dials some peers, when that differs from their address in
+    # `peers` (e.g. through a proxy). `peers` must be identical on every initial
+    # member: the first metadata record is built from it.
+    dial: dict[int, str] = field(default_factory=dict)
     cluster_id: str = "kvstore"
     shards: int = 8
     replication: int = 3
@@ -60,6 +79,10 @@ class NodeConfig:
     snapshot_chunk_bytes: int = 1 << 20
     snapshot_rate_bytes: int = 64 << 20
     fsync: bool = True
+    # Shard leaders move replicas to the metadata's target placement on their own.
+    # False: group membership is managed by hand (kvctl member ...), as when an
+    # operator pauses a scheduler.
+    rebalance: bool = True
     # Chaos tests only: accept Admin.SetClockRate (clock-skew faults).
     allow_fault_injection: bool = False
     log_level: str = "info"
@@ -68,6 +91,8 @@ class NodeConfig:
     def validate(self) -> None:
         if self.node_id <= 0:
             raise ConfigError("node_id must be a positive integer")
+        if self.join:
+            self._validate_join()
         if self.node_id not in self.peers:
             raise ConfigError(f"peers must include this node ({self.node_id})")
         if self.peers[self.node_id] != self.listen and not self.listen.endswith(":0"):
@@ -75,7 +100,8 @@ class NodeConfig:
                               f"differs from listen ({self.listen})")
         if not 1 <= self.shards <= MAX_SHARDS:
             raise ConfigError(f"shards must be between 1 and {MAX_SHARDS}")
-        limit = min(len(self.peers), MAX_REPLICATION_FACTOR)
+        limit = MAX_REPLICATION_FACTOR if self.join else min(len(self.peers),
+                                                             MAX_REPLICATION_FACTOR)
         if not 1 <= self.replication <= limit:
             raise ConfigError(f"replication must be between 1 and {limit} (peers: "
                               f"{len(self.peers)}, at most {MAX_REPLICATION_FACTOR})")
@@ -87,9 +113,22 @@ class NodeConfig:
             raise ConfigError("need snapshot_entries >= 1 and log_retain_entries >= 0")
         if self.snapshot_chunk_bytes < 1024 or self.snapshot_rate_bytes < 1024:
             raise ConfigError("snapshot_chunk_bytes and snapshot_rate_bytes must be >= 1024")
-        for nid, addr in self.peers.items():
+        for nid, addr in [*self.peers.items(), *self.dial.items()]:
             if nid <= 0 or ":" not in addr:
                 raise ConfigError(f"peer {nid}: address must be host:port, got {addr!r}")
+        if self.node_id in self.dial:
+            raise ConfigError("dial cannot override this node's own address")
+
+
+    def _validate_join(self) -> None:
+        if not isinstance(self.join, list) or not all(
+                isinstance(a, str) and ":" in a for a in self.join):
+            raise ConfigError("join must be a list of seed addresses HOST:PORT")
+        others = set(self.peers) - {self.node_id}
+        if others:
+            raise ConfigError("a joining node takes its peers from the cluster; "
+                              f"drop peers {sorted(others)} or drop join")
+        self.peers = {self.node_id: self.listen}
 
 
 def parse_peers(spec: str) -> dict[int, str]:
@@ -113,8 +152,9 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
             raise ConfigError(f"config file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    if "peers" in raw:
-        raw["peers"] = _peers_from_toml(raw["peers"])
+    for table in ("peers", "dial"):
+        if table in raw:
+            raw[table] = _peers_from_toml(raw[table])
     raw.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(NodeConfig)}
     unknown = sorted(set(raw) - known)

@@ -46,6 +46,9 @@ class Group:
     apply_waiters: list[tuple[int, int, asyncio.Future[int]]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     was_leader: bool = False
+    # Highest metadata epoch named by a replica move applied in this group
+    # (kvstore.server.rebalance): a leader with older metadata must not act.
+    conf_epoch: int = 0
 
     # --- submission (called from gRPC handlers, on the loop thread) --------
     def pending_count(self) -> int:

@@ -46,15 +46,20 @@ from kvstore.raft import (
 )
 from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.tracker import TrackerConfig, apply_conf_change
+from kvstore.server.cluster_view import ClusterView, load_meta, seed_meta
+from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
+from kvstore.server.rebalance import decode_epoch, rebalance_group
 from kvstore.server.snapshots import read_staged, staged_path
+from kvstore.sharding.meta import META_GROUP
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
 
 log = get_logger("kvstore.host")
 
 BALANCE_EVERY_TICKS = 40
+REBALANCE_EVERY_TICKS = 5
 MAX_CATCHUP_TICKS = 64
 # Initial replicas start from a snapshot at this index (see bootstrap_group).
 INIT_INDEX = 1
@@ -88,13 +93,13 @@ def _decode_cc(data: bytes) -> ConfChange | None:
 
 class MultiRaftHost:
     def __init__(self, cfg: NodeConfig, store: NodeStore, sm: StateMachine,
-                 placement: dict[int, list[int]], send: SendFn,
+                 view: ClusterView, send: SendFn,
                  send_snapshot: SnapshotFn | None = None) -> None:
         self.cfg = cfg
         self.node_id = cfg.node_id
         self.store = store
         self.sm = sm
-        self.placement = placement
+        self.view = view
         self._send = send
         self._send_snapshot = send_snapshot
         self.snapshots_installed = 0
@@ -111,14 +116,27 @@ class MultiRaftHost:
         self._t0 = time.monotonic()
         self.balance_leaders = True
         self.transfers_started = 0
+        self.rebalance_steps = 0
+        # Per group, computed on the loop thread before each persist (compaction.py).
+        self._floors: dict[int, int] = {}
+        self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
         self._open_groups()
 
     def _open_groups(self) -> None:
         self._rng = random.Random(self.node_id * 7919 + int(time.time_ns() % 1_000_003))
-        for gid, replicas in sorted(self.placement.items()):
-            if self.node_id in replicas and not self.store.has_group(gid):
-                self.store.bootstrap_group(gid, ConfState(voters=sorted(replicas)),
-                                           initial_index=INIT_INDEX)
+        meta = self.view.meta
+        if not self.cfg.join and not self.store.has_group(META_GROUP) and meta is not None:
+            # First boot of an initial member: every initial member computes the
+            # same groups from the same config. Group 0 goes last, so a crash
+            # half-way repeats the missing bootstraps on restart (and only then:
+            # bootstrapping a group later would fork its history).
+            seed_meta(self.store, meta)
+            for gid in [*range(1, meta.shard_count + 1), META_GROUP]:
+                t = meta.targets(gid)
+                if self.node_id in t.voters + t.learners and not self.store.has_group(gid):
+                    self.store.bootstrap_group(
+                        gid, ConfState(voters=sorted(t.voters), learners=sorted(t.learners)),
+                        initial_index=INIT_INDEX)
         for gid in self.store.group_ids():  # includes replicas added by conf changes
             self._open_group(gid)
         log.info("host.groups_opened", node=self.node_id, groups=sorted(self.groups))
@@ -158,7 +176,7 @@ class MultiRaftHost:
         for gid, m in items:
             if gid in groups:
                 self._inbox.append((gid, m))
-            elif (1 <= gid <= self.cfg.shards and m.type in _LEADER_MESSAGES
+            elif (0 <= gid <= self.cfg.shards and m.type in _LEADER_MESSAGES
                   and len(self._new_replicas) < MAX_NEW_REPLICAS_PER_TURN):
                 self._new_replicas.setdefault(gid, []).append(m)
         self._wake.set()
@@ -205,6 +223,8 @@ class MultiRaftHost:
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return
+        self._floors = {g.gid: compact_floor(g.core, g.core.applied_index, self._max_lag)
+                        for g, _ in readies}
         jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies
                 if rd.entries or rd.hard_state or rd.snapshot or rd.committed_entries]
         applied: dict[int, list[_Applied]] = {}
@@ -228,6 +248,7 @@ class MultiRaftHost:
             for index, term, results, cc in applied.get(g.gid, ()):
                 if cc is not None:
                     g.core.apply_conf_change(cc)
+                    g.conf_epoch = max(g.conf_epoch, decode_epoch(cc.context))
                 g.on_applied(index, term, results)
             for rs in rd.read_states:
                 g.on_read_state(rs.index, rs.request_ctx)
@@ -235,8 +256,15 @@ class MultiRaftHost:
             g.release_apply_waiters()
             if rd.soft_state is not None:
                 g.on_role_change()
+        if META_GROUP in applied or any(rd.snapshot and g.gid == META_GROUP for g, rd in readies):
+            self._reload_meta()
         if any(g.core.has_ready() for g, _ in readies) or self._inbox:
             self._wake.set()
+
+    def _reload_meta(self) -> None:
+        meta = load_meta(self.store, self.sm)
+        if meta is not None:
+            self.view.update(meta)
 
     def ticks_due(self) -> int:
         """Ticks the monotonic clock says have elapsed but were not delivered yet.
@@ -258,6 +286,8 @@ class MultiRaftHost:
             self.ticks += 1
             for g in self.groups.values():
                 g.core.tick()
+            if self.ticks % REBALANCE_EVERY_TICKS == 0:
+                self._rebalance()
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self._balance_leaders()
 
@@ -273,6 +303,19 @@ class MultiRaftHost:
         """May leases be trusted right now? Not while ticks are overdue (see ticks_due)."""
         return self.ticks_due() <= 1
 
+    def _rebalance(self) -> None:
+        """Each group this node leads takes one step towards its target placement."""
+        meta = self.view.meta
+        if meta is None or not self.cfg.rebalance:
+            return
+        for gid, g in self.groups.items():
+            if g.core.role != StateRole.LEADER:
+                continue
+            targets = self.view.targets(gid)
+            if targets is not None and rebalance_group(gid, g.core, targets, meta.epoch,
+                                                       g.conf_epoch) is not None:
+                self.rebalance_steps += 1
+
     def _balance_leaders(self) -> None:
         """Hand leadership to each shard's preferred replica once it is caught up.
 
@@ -284,7 +327,10 @@ class MultiRaftHost:
             core = g.core
             if core.role != StateRole.LEADER or core.lead_transferee:
                 continue
-            preferred = self.placement[gid][0]
+            targets = self.view.targets(gid)
+            if targets is None:
+                continue
+            preferred = targets.voters[0]
             pr = core.trk.progress.get(preferred)
             if (preferred == self.node_id or pr is None or pr.is_learner
                     or not pr.recent_active or pr.match != core.last_index):
@@ -358,7 +404,7 @@ class MultiRaftHost:
         if applied - gs.snapshot_index < self.cfg.snapshot_entries:
             return
         w.create_snapshot(gid, applied)
-        upto = applied - self.cfg.log_retain_entries
+        upto = min(applied - self.cfg.log_retain_entries, self._floors.get(gid, applied))
         if upto > gs.first_index() - 1:
             w.compact(gid, upto)
         self.compactions += 1

@@ -30,6 +30,7 @@ from kvstore.errors import (
 from kvstore.proto import kv_pb2, kv_pb2_grpc
 from kvstore.rpc_status import error_to_proto, map_errors
 from kvstore.server import ops
+from kvstore.server.cluster_view import ClusterView
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.server.host import MultiRaftHost
@@ -42,12 +43,16 @@ MAX_SCAN_LIMIT = 10_000
 
 
 class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
-    def __init__(self, host: MultiRaftHost, sm: StateMachine, shard_map: ShardMap,
+    def __init__(self, host: MultiRaftHost, sm: StateMachine, view: ClusterView,
                  cfg: NodeConfig) -> None:
         self.host = host
         self.sm = sm
-        self.map = shard_map
+        self.view = view
         self.cfg = cfg
+
+    @property
+    def map(self) -> ShardMap:
+        return self.view.map
 
     # --- request checks ------------------------------------------------------
     def _group(self, header: kv_pb2.RequestHeader, key: bytes | None) -> Group:

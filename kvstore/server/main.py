@@ -26,6 +26,8 @@ from kvstore.server.config import load_config, parse_peers
 @click.option("--node-id", type=int, default=None, help="This node's id (positive).")
 @click.option("--listen", default=None, help="HOST:PORT to serve gRPC on.")
 @click.option("--peers", default=None, help="All members: 1=HOST:PORT,2=HOST:PORT,...")
+@click.option("--join", default=None,
+              help="Seeds of a running cluster to join: HOST:PORT,HOST:PORT (no --peers).")
 @click.option("--data-dir", default=None, help="Directory for this node's LMDB data.")
 @click.option("--cluster-id", default=None, help="Cluster id; peers of another are refused.")
 @click.option("--shards", type=int, default=None, help="Number of shards (Raft groups).")
@@ -42,6 +44,8 @@ def cli(config_path: str | None, **flags: Any) -> None:
             flags["peers"] = parse_peers(flags["peers"])
         except KVError as exc:
             raise click.UsageError(exc.message) from exc
+    if flags.get("join") is not None:
+        flags["join"] = [a.strip() for a in flags["join"].split(",") if a.strip()]
     try:
         cfg = load_config(config_path, flags)
     except KVError as exc:

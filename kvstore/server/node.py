@@ -1,8 +1,11 @@
 """A kvstore node process: composition of store, host, transport and gRPC services.
 
-Start order: open LMDB -> build the static shard map -> create the host (one
-Raft group per shard replica placed here) -> start peer streams -> start
-the gRPC server (KV, Raft, Admin, Health) -> run the host loop.
+Start order: open LMDB -> load the cluster metadata (group 0; on first boot
+from the config; a joining node fetches the node table from a seed) -> create
+the host (one Raft group per replica here) -> start peer streams -> start the
+gRPC server (KV, Raft, Admin, Health) -> run the host loop. Metadata changes
+applied by group 0 reach every part through `ClusterView` (new peers get a
+stream).
 `aclose()` reverses it; waiting clients get UNAVAILABLE, never a hang.
 """
 
@@ -19,12 +22,19 @@ from kvstore.errors import ConfigError
 from kvstore.logging import get_logger
 from kvstore.proto import admin_pb2_grpc, kv_pb2_grpc, raft_pb2_grpc
 from kvstore.server.admin_service import AdminService
+from kvstore.server.cluster_view import (
+    ClusterView,
+    fetch_cluster_map,
+    load_meta,
+    map_from_meta,
+)
 from kvstore.server.config import NodeConfig
 from kvstore.server.host import MultiRaftHost
 from kvstore.server.kv_service import KVService
 from kvstore.server.raft_service import RaftService
 from kvstore.server.snapshots import SnapshotReceiver, SnapshotSender
 from kvstore.sharding import ShardingError, ShardMap
+from kvstore.sharding.meta import ClusterMeta
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore
 from kvstore.transport.peers import PeerStreams
@@ -46,20 +56,17 @@ class Node:
         Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = NodeStore(cfg.data_dir, sync=cfg.fsync, cluster_id=cfg.cluster_id.encode(),
                                node_id=cfg.node_id)
-        try:
-            self.shard_map = ShardMap.build(cfg.cluster_id, cfg.peers, cfg.shards,
-                                            cfg.replication)
-        except ShardingError as exc:
-            raise ConfigError(str(exc)) from exc
-        placement = {s.shard_id: list(s.replicas) for s in self.shard_map.shards}
         self.sm = StateMachine(self.store, max_key_bytes=cfg.max_key_bytes,
                                max_value_bytes=cfg.max_value_bytes)
-        self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, cfg.peers, self._unreachable)
+        self.view = self._initial_view(cfg)
+        self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, self.view.addresses,
+                                 self._unreachable)
+        self.view.subscribe(lambda _meta: self.peers.sync())
         self.snap_sender = SnapshotSender(
-            cfg.node_id, cfg.cluster_id, cfg.peers, self.store, self.sm, self._snapshot_done,
-            cfg.snapshot_chunk_bytes, cfg.snapshot_rate_bytes)
+            cfg.node_id, cfg.cluster_id, self.view.addresses, self.store, self.sm,
+            self._snapshot_done, cfg.snapshot_chunk_bytes, cfg.snapshot_rate_bytes)
         self.snap_receiver = SnapshotReceiver(cfg.node_id, cfg.data_dir)
-        self.host = MultiRaftHost(cfg, self.store, self.sm, placement, self.peers.send,
+        self.host = MultiRaftHost(cfg, self.store, self.sm, self.view, self.peers.send,
                                   self.snap_sender.send)
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
@@ -69,6 +76,36 @@ class Node:
         # never keep answering with a dead Raft loop behind it (fail-stop).
         self.failed = asyncio.Event()
 
+    def _initial_view(self, cfg: NodeConfig) -> ClusterView:
+        addresses = {**cfg.peers, **cfg.dial}  # dial overrides win (see ClusterView)
+        meta = load_meta(self.store, self.sm)
+        try:
+            if meta is None and not cfg.join:
+                meta = ClusterMeta.initial(cfg.peers, cfg.shards, cfg.replication)
+            if meta is not None:
+                if meta.shard_count != cfg.shards:
+                    raise ConfigError(f"this cluster has {meta.shard_count} shards, the "
+                                      f"config says {cfg.shards}")
+                shard_map = map_from_meta(cfg.cluster_id, meta)
+            else:  # joining: a placeholder until a seed answers (start())
+                shard_map = ShardMap.build(cfg.cluster_id, cfg.peers, cfg.shards, 1)
+        except ShardingError as exc:
+            raise ConfigError(str(exc)) from exc
+        return ClusterView(cfg.cluster_id, cfg.node_id, addresses, shard_map, meta)
+
+    async def _fetch_seed_map(self) -> None:
+        """A joining node without metadata yet learns the node table from a seed."""
+        if self.view.meta is not None:
+            return
+        shard_map = await fetch_cluster_map(self.cfg.join, self.cfg.cluster_id,
+                                            self.cfg.request_timeout_s * 6)
+        if shard_map.ring.shard_count != self.cfg.shards:
+            raise ConfigError(f"cluster {self.cfg.cluster_id!r} has "
+                              f"{shard_map.ring.shard_count} shards, the config says "
+                              f"{self.cfg.shards}")
+        self.view.adopt_map(shard_map)
+        log.info("node.join_seeded", nodes=sorted(shard_map.nodes), epoch=shard_map.epoch)
+
     def _snapshot_done(self, gid: int, peer: int, ok: bool) -> None:
         self.host.report_snapshot(gid, peer, ok)
 
@@ -77,16 +114,20 @@ class Node:
 
     async def start(self) -> None:
         kv_pb2_grpc.add_KVServicer_to_server(
-            KVService(self.host, self.sm, self.shard_map, self.cfg), self.server)
+            KVService(self.host, self.sm, self.view, self.cfg), self.server)
         raft_pb2_grpc.add_RaftServicer_to_server(
-            RaftService(self.host, self.cfg.cluster_id, self.cfg.peers, self.snap_receiver),
+            RaftService(self.host, self.cfg.cluster_id, self.view.addresses,
+                        self.snap_receiver),
             self.server)
         admin_pb2_grpc.add_AdminServicer_to_server(
-            AdminService(self.host, self.shard_map, self.cfg.listen), self.server)
+            AdminService(self.host, self.view, self.cfg.listen), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(self.cfg.listen)
         if self.port == 0:
             raise ConfigError(f"cannot listen on {self.cfg.listen} (address in use?)")
+        if self.cfg.join:
+            await self._fetch_seed_map()
+        self.peers.sync()
         await self.peers.start()
         self._host_task = asyncio.create_task(self.host.run(), name="multiraft-host")
         self._host_task.add_done_callback(self._host_done)

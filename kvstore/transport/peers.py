@@ -61,14 +61,31 @@ class PeerStreams:
         self.cluster_id = cluster_id
         self.on_unreachable = on_unreachable
         self.max_queued = max_queued_batches
-        self._peers = {pid: _Peer(pid, addr) for pid, addr in peers.items() if pid != node_id}
+        # Shared with the node's cluster view, which adds peers as nodes join.
+        self._addresses = peers
+        self._peers: dict[int, _Peer] = {}
         self._closed = False
+        self._started = False
+        self.sync()
         self.sent_batches = 0
         self.dropped_batches = 0
 
+    def sync(self) -> None:
+        """Open a link to every address not linked yet (peers are never dropped:
+        a removed node stays reachable until its replicas have moved away)."""
+        for pid, addr in self._addresses.items():
+            if pid != self.node_id and pid not in self._peers:
+                p = self._peers[pid] = _Peer(pid, addr)
+                if self._started and not self._closed:
+                    self._start(p)
+
     async def start(self) -> None:
+        self._started = True
         for p in self._peers.values():
-            p.task = asyncio.create_task(self._run(p), name=f"peer-{p.peer_id}")
+            self._start(p)
+
+    def _start(self, p: _Peer) -> None:
+        p.task = asyncio.create_task(self._run(p), name=f"peer-{p.peer_id}")
 
     async def aclose(self) -> None:
         self._closed = True

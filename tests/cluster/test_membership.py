@@ -28,12 +28,14 @@ def voters(out: str) -> list[int]:
 
 def test_add_learner_promote_and_remove_leader_under_load(tmp_path: Path) -> None:
     c = start_cluster(tmp_path / "c", n=4, shards=1, replication=3,
-                      extra={"snapshot_entries": 20, "log_retain_entries": 5})
+                      extra={"snapshot_entries": 20, "log_retain_entries": 5,
+                             "rebalance": False})
     acked: set[bytes] = set()
     errors: list[str] = []
     try:
-        hosting = [s for n in c.nodes if (s := node_status(c.nodes[n].addr)) and s.groups]
-        replicas = list(hosting[0].groups[0].voters)
+        hosting = [g for n in c.nodes if (s := node_status(c.nodes[n].addr))
+                   for g in s.groups if g.group_id == 1]
+        replicas = list(hosting[0].voters)
         assert len(replicas) == 3
         newcomer = next(n for n in c.nodes if n not in replicas)
 

@@ -15,7 +15,7 @@ import grpc
 
 from kvstore.client import KVClient
 from kvstore.cluster.probe import node_status
-from kvstore.proto import kv_pb2, kv_pb2_grpc
+from kvstore.proto import admin_pb2, kv_pb2, kv_pb2_grpc
 from tests.cluster.conftest import _dump_logs, start_cluster
 
 N_WRITES = 4000
@@ -82,6 +82,10 @@ def test_follower_down_during_compaction_rejoins_via_install_snapshot(tmp_path: 
         c.stop()
 
 
+def _g(st: admin_pb2.StatusResponse, gid: int) -> admin_pb2.GroupStatus:
+    return next(g for g in st.groups if g.group_id == gid)
+
+
 def test_kill_9_during_snapshot_install_recovers_with_data_intact(tmp_path: Path) -> None:
     c = start_cluster(tmp_path / "c", n=3, shards=1, extra={
         "snapshot_entries": 20, "log_retain_entries": 5,
@@ -110,7 +114,7 @@ def test_kill_9_during_snapshot_install_recovers_with_data_intact(tmp_path: Path
             st3 = node_status(c.nodes[3].addr)
             st1 = node_status(c.nodes[1].addr)
             if st3 is not None and st1 is not None and \
-                    st3.groups[0].applied_index >= st1.groups[0].commit_index:
+                    _g(st3, 1).applied_index >= _g(st1, 1).commit_index:
                 break
             assert time.monotonic() < deadline, "node 3 never finished installing"
             time.sleep(0.3)

@@ -59,7 +59,8 @@ def test_services_have_the_designed_methods() -> None:
     assert _methods(raft_pb2, "Raft") == {"Stream": (True, False),
                                           "InstallSnapshot": (True, False)}
     assert _methods(admin_pb2, "Admin") == dict.fromkeys(
-        ["Status", "ClusterInfo", "TransferLeader", "ChangeMembership", "SetClockRate"], unary
+        ["Status", "ClusterInfo", "TransferLeader", "ChangeMembership", "SetClockRate",
+         "AddNode", "RemoveNode"], unary
     )
     with grpc.insecure_channel("127.0.0.1:1") as channel:
         for grpc_mod, service, pb in ((kv_pb2_grpc, "KV", kv_pb2),
