@@ -72,3 +72,18 @@ def endpoints(root: Path) -> None:
         raise click.ClickException(exc.message) from exc
     click.echo(json.dumps({str(n): {"addr": c.nodes[n].addr, "alive": c.alive(n)}
                            for n in sorted(c.nodes)}))
+
+
+@cluster.command("new-node")
+@click.option("--dir", "root", required=True, type=click.Path(file_okay=False, path_type=Path))
+def new_node(root: Path) -> None:
+    """Start one more node in DIR, configured to join; prints its address.
+
+    It holds nothing until `kvctl node add ADDRESS` adds it to the cluster."""
+    try:
+        c = LocalCluster.load(root)
+        node = c.add_node()
+        c.start(node.node_id)
+    except KVError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(node.addr)

@@ -33,8 +33,12 @@ def test_router_dials_the_override_for_every_overridden_node() -> None:
 
 
 def _peers(c: LocalCluster, nid: int) -> dict[str, str]:
-    table: dict[str, str] = tomllib.loads(c.nodes[nid].config_path.read_text())["peers"]
-    return table
+    """Where node `nid` dials each member: `[peers]` (the same on every node, the first
+    cluster metadata is built from it) overridden by its own `[dial]` table."""
+    raw = tomllib.loads(c.nodes[nid].config_path.read_text())
+    own = {str(n): c.nodes[n].addr for n in c.nodes}
+    assert raw["peers"] == own
+    return {**raw["peers"], **raw.get("dial", {})}
 
 
 def test_local_cluster_writes_each_nodes_own_peer_table(tmp_path: Path) -> None:
