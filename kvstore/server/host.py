@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from kvstore.errors import Unavailable
+from kvstore.errors import NotLeader, Unavailable
 from kvstore.logging import get_logger
 from kvstore.raft import (
     ConfChange,
@@ -64,6 +64,8 @@ MAX_CATCHUP_TICKS = 64
 # Initial replicas start from a snapshot at this index (see bootstrap_group).
 INIT_INDEX = 1
 MAX_NEW_REPLICAS_PER_TURN = 64
+# After destroying a removed replica, ignore leader messages for it this long.
+GC_QUIET_TICKS = 40
 _LEADER_MESSAGES = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT)
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
 SnapshotFn = Callable[[int, Message], None]
@@ -119,6 +121,8 @@ class MultiRaftHost:
         self.rebalance_steps = 0
         # Per group, computed on the loop thread before each persist (compaction.py).
         self._floors: dict[int, int] = {}
+        self._removed: set[int] = set()
+        self._quiet_until: dict[int, int] = {}
         self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
         self._open_groups()
 
@@ -149,6 +153,25 @@ class MultiRaftHost:
         g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
         return g
 
+    def _destroy_removed(self) -> None:
+        """Delete replicas this node applied its own removal from (TiKV's replica GC).
+
+        Runs at the start of a turn, when no write batch is open. The term and
+        vote survive in a tombstone (NodeStore.destroy_group). Leader messages
+        already in flight would re-create an empty replica at once, so such
+        messages are ignored for a while (GC_QUIET_TICKS)."""
+        removed, self._removed = self._removed, set()
+        for gid in sorted(removed):
+            g = self.groups.get(gid)
+            if g is None or self.node_id in g.core.trk.config.all_ids():
+                continue  # re-added meanwhile
+            g.fail_everything(NotLeader(f"node {self.node_id} no longer holds shard {gid}",
+                                        shard=gid, leader_hint=g.core.leader_id))
+            del self.groups[gid]
+            self.store.destroy_group(gid)
+            self._quiet_until[gid] = self.ticks + GC_QUIET_TICKS
+            log.info("host.replica_destroyed", group=gid)
+
     def _create_replicas(self) -> None:
         """Create empty replicas for groups a leader started sending to (after a conf change).
 
@@ -157,6 +180,8 @@ class MultiRaftHost:
         leader must send (see INIT_INDEX)."""
         pending, self._new_replicas = self._new_replicas, {}
         for gid, msgs in pending.items():
+            if self._quiet_until.get(gid, 0) > self.ticks:
+                continue
             if gid not in self.groups:
                 self.store.bootstrap_group(gid, ConfState())
                 self._open_group(gid)
@@ -213,6 +238,8 @@ class MultiRaftHost:
         self.turns += 1
         self._tick_due = False
         self._deliver_due_ticks()
+        if self._removed:
+            self._destroy_removed()
         if self._new_replicas:
             self._create_replicas()
         self._step_inbox()
@@ -249,6 +276,8 @@ class MultiRaftHost:
                 if cc is not None:
                     g.core.apply_conf_change(cc)
                     g.conf_epoch = max(g.conf_epoch, decode_epoch(cc.context))
+                    if self.node_id not in g.core.trk.config.all_ids():
+                        self._removed.add(g.gid)
                 g.on_applied(index, term, results)
             for rs in rd.read_states:
                 g.on_read_state(rs.index, rs.request_ctx)

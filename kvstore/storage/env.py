@@ -39,6 +39,7 @@ from kvstore.raft.types import ConfState, HardState, SnapshotMeta
 from kvstore.storage import layout
 from kvstore.storage.batch import WriteBatch
 from kvstore.storage.group import GroupStorage
+from kvstore.storage.kvdata import drop_prefix
 
 if TYPE_CHECKING:
     Txn = lmdb.Transaction[bytes]
@@ -161,15 +162,36 @@ class NodeStore:
         with self.env.begin(write=True, db=self.state_db) as txn:
             def put(tag: bytes, value: bytes) -> None:
                 txn.put(layout.state_key(group_id, tag), value)
+            hs = HardState(term=term, commit=initial_index)
+            tomb = txn.pop(layout.state_key(group_id, layout.TAG_TOMBSTONE))
+            if tomb is not None and not initial_index:
+                old = layout.decode_stored("tombstone", codec.decode_hard_state, tomb)
+                hs = HardState(term=old.term, vote=old.vote)
             put(layout.TAG_CONF_STATE, codec.encode_conf_state(conf_state))
-            put(layout.TAG_HARD_STATE, codec.encode_hard_state(
-                HardState(term=term, commit=initial_index)))
+            put(layout.TAG_HARD_STATE, codec.encode_hard_state(hs))
             put(layout.TAG_SNAPSHOT, layout.encode_snapshot_meta(SnapshotMeta(
                 index=initial_index, term=term, conf_state=conf_state)))
             put(layout.TAG_OFFSET, layout.encode_offset(initial_index, term))
             put(layout.TAG_APPLIED, layout.encode_u64(initial_index))
         log.debug("storage.group_bootstrapped", group=group_id, voters=conf_state.voters)
         return self.group(group_id)
+
+    def destroy_group(self, group_id: int) -> None:
+        """Delete a replica this node no longer holds (log, state, data, sessions) in one
+        transaction, keeping only a tombstone with its term and vote."""
+        self._check_open()
+        if self._writing:
+            raise InternalError("destroy_group inside an open write batch")
+        gs = self.group(group_id)
+        hs = gs.hard_state
+        prefix = layout.group_prefix(group_id)
+        with self.env.begin(write=True) as txn:
+            for db in (self.log_db, self.state_db, self.kv_db, self.sessions_db):
+                drop_prefix(txn, db, prefix)
+            txn.put(layout.state_key(group_id, layout.TAG_TOMBSTONE), codec.encode_hard_state(
+                HardState(term=hs.term, vote=hs.vote)), db=self.state_db)
+        self._groups.pop(group_id, None)
+        log.info("storage.group_destroyed", group=group_id, term=hs.term)
 
     def group(self, group_id: int) -> GroupStorage:
         """The (cached) GroupStorage of a bootstrapped group; NotFound otherwise."""

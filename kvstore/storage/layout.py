@@ -44,6 +44,9 @@ TAG_CONF_STATE = b"c"
 TAG_SNAPSHOT = b"s"
 TAG_OFFSET = b"o"  # index and term of the compaction point (MemoryStorage's dummy entry)
 TAG_APPLIED = b"a"
+# Left by destroy_group: the removed replica's last term and vote (never forgotten,
+# or a re-created replica could vote twice in one term).
+TAG_TOMBSTONE = b"t"
 
 MAX_GROUP_ID = (1 << 63) - 1
 

@@ -137,6 +137,19 @@ def test_node_add_and_remove_move_replicas_online(tmp_path: Path) -> None:
         assert all(1 not in m for m, _ in groups.values())  # node 1 holds nothing
         r = kvctl(c, "node", "list")
         assert "removed" in r.stdout and "epoch 3" in r.stdout, r.stdout
+        # Replica GC: a node deletes every replica it applied its own removal from,
+        # so no node keeps data of a shard it no longer replicates.
+        for _ in range(100):
+            hosted = {n: {g.group_id: g for g in st.groups}
+                      for n in c.nodes if (st := node_status(c.nodes[n].addr))}
+            if all(n in g.voters or n in g.learners
+                   for n, gs in hosted.items() for g in gs.values()):
+                break
+            threading.Event().wait(0.2)
+        assert hosted[1] == {}, sorted(hosted[1])
+        assert all(n in g.voters or n in g.learners
+                   for n, gs in hosted.items() for g in gs.values())
+        assert "storage.group_destroyed" in c.nodes[1].log_path.read_text()
         c.stop(1)  # the removed node can go: nothing depends on it
         _check_data(c, [2, 3, 4], load.acked)
     except Exception:

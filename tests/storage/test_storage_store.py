@@ -193,3 +193,30 @@ def test_commit_in_a_worker_thread_then_publish_on_the_owner_thread(tmp_path: Pa
         with s.write() as w:  # the store accepts a new batch after abort()
             w.append(1, ents(9, 10))
         assert g.last_index() == 9
+
+
+def test_destroyed_replica_leaves_only_its_term_and_vote(tmp_path: Path) -> None:
+    from kvstore.storage.kvdata import kv_get, kv_put
+
+    with open_store(tmp_path) as s:
+        s.bootstrap_group(7, CS)
+        s.bootstrap_group(8, CS)
+        with s.write() as w:
+            for gid in (7, 8):
+                w.append(gid, ents(1, 11))
+                w.set_hard_state(gid, HardState(term=5, vote=3, commit=10))
+                kv_put(w.txn, s.kv_db, layout.group_prefix(gid), b"k", b"v%d" % gid)
+                w.set_applied(gid, 10)
+        s.destroy_group(7)
+        assert s.group_ids() == [8] and not s.has_group(7)
+    with open_store(tmp_path) as s:
+        assert s.group_ids() == [8]
+        with s.read() as txn:
+            assert kv_get(txn, s.kv_db, layout.group_prefix(7), b"k") is None
+            assert kv_get(txn, s.kv_db, layout.group_prefix(8), b"k") == b"v8"
+        assert s.group(8).last_index() == 10  # the neighbour is untouched
+        # Re-created later (a leader re-adds this node): empty, but it remembers
+        # its term and vote, so it can never vote twice in term 5.
+        g = s.bootstrap_group(7, ConfState())
+        assert g.initial_state()[0] == HardState(term=5, vote=3, commit=0)
+        assert (g.first_index(), g.last_index()) == (1, 0)
