@@ -46,11 +46,16 @@ from kvstore.raft import (
 )
 from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.tracker import TrackerConfig, apply_conf_change
-from kvstore.server.cluster_view import ClusterView, load_meta, seed_meta
+from kvstore.server.cluster_view import ClusterView, load_meta
 from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
-from kvstore.server.rebalance import decode_epoch, rebalance_group
+from kvstore.server.placement_driver import (
+    balance_leaders,
+    bootstrap_initial,
+    rebalance_all,
+)
+from kvstore.server.rebalance import decode_epoch
 from kvstore.server.snapshots import read_staged, staged_path
 from kvstore.sharding.meta import META_GROUP
 from kvstore.statemachine import StateMachine
@@ -61,8 +66,6 @@ log = get_logger("kvstore.host")
 BALANCE_EVERY_TICKS = 40
 REBALANCE_EVERY_TICKS = 5
 MAX_CATCHUP_TICKS = 64
-# Initial replicas start from a snapshot at this index (see bootstrap_group).
-INIT_INDEX = 1
 MAX_NEW_REPLICAS_PER_TURN = 64
 # After destroying a removed replica, ignore leader messages for it this long.
 GC_QUIET_TICKS = 40
@@ -128,19 +131,7 @@ class MultiRaftHost:
 
     def _open_groups(self) -> None:
         self._rng = random.Random(self.node_id * 7919 + int(time.time_ns() % 1_000_003))
-        meta = self.view.meta
-        if not self.cfg.join and not self.store.has_group(META_GROUP) and meta is not None:
-            # First boot of an initial member: every initial member computes the
-            # same groups from the same config. Group 0 goes last, so a crash
-            # half-way repeats the missing bootstraps on restart (and only then:
-            # bootstrapping a group later would fork its history).
-            seed_meta(self.store, meta)
-            for gid in [*range(1, meta.shard_count + 1), META_GROUP]:
-                t = meta.targets(gid)
-                if self.node_id in t.voters + t.learners and not self.store.has_group(gid):
-                    self.store.bootstrap_group(
-                        gid, ConfState(voters=sorted(t.voters), learners=sorted(t.learners)),
-                        initial_index=INIT_INDEX)
+        bootstrap_initial(self.cfg, self.store, self.view)
         for gid in self.store.group_ids():  # includes replicas added by conf changes
             self._open_group(gid)
         log.info("host.groups_opened", node=self.node_id, groups=sorted(self.groups))
@@ -315,10 +306,10 @@ class MultiRaftHost:
             self.ticks += 1
             for g in self.groups.values():
                 g.core.tick()
-            if self.ticks % REBALANCE_EVERY_TICKS == 0:
-                self._rebalance()
+            if self.ticks % REBALANCE_EVERY_TICKS == 0 and self.cfg.rebalance:
+                self.rebalance_steps += rebalance_all(self.groups, self.view)
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
-                self._balance_leaders()
+                self.transfers_started += balance_leaders(self.groups, self.view, self.node_id)
 
     def set_clock_rate(self, rate: float) -> None:
         """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).
@@ -331,42 +322,6 @@ class MultiRaftHost:
     def lease_clock_ok(self) -> bool:
         """May leases be trusted right now? Not while ticks are overdue (see ticks_due)."""
         return self.ticks_due() <= 1
-
-    def _rebalance(self) -> None:
-        """Each group this node leads takes one step towards its target placement."""
-        meta = self.view.meta
-        if meta is None or not self.cfg.rebalance:
-            return
-        for gid, g in self.groups.items():
-            if g.core.role != StateRole.LEADER:
-                continue
-            targets = self.view.targets(gid)
-            if targets is not None and rebalance_group(gid, g.core, targets, meta.epoch,
-                                                       g.conf_epoch) is not None:
-                self.rebalance_steps += 1
-
-    def _balance_leaders(self) -> None:
-        """Hand leadership to each shard's preferred replica once it is caught up.
-
-        Placement orders replicas by rendezvous score, so preferred leaders
-        are spread like replicas; after failures and restarts leadership
-        drifts, and this moves it back (one transfer per shard per round).
-        """
-        for gid, g in self.groups.items():
-            core = g.core
-            if core.role != StateRole.LEADER or core.lead_transferee:
-                continue
-            targets = self.view.targets(gid)
-            if targets is None:
-                continue
-            preferred = targets.voters[0]
-            pr = core.trk.progress.get(preferred)
-            if (preferred == self.node_id or pr is None or pr.is_learner
-                    or not pr.recent_active or pr.match != core.last_index):
-                continue
-            core.transfer_leader(preferred)
-            self.transfers_started += 1
-            log.info("host.leader_balance", group=gid, to=preferred)
 
     def _step_inbox(self) -> None:
         inbox = self._inbox
