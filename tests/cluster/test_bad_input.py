@@ -14,9 +14,11 @@ import grpc
 import pytest
 
 from kvstore.client import KVClient
+from kvstore.cluster.admin import call_meta_leader
 from kvstore.cluster.local import LocalCluster
-from kvstore.errors import InvalidArgument
-from kvstore.proto import kv_pb2, kv_pb2_grpc, raft_pb2, raft_pb2_grpc
+from kvstore.cluster.probe import node_status
+from kvstore.errors import InvalidArgument, KVError
+from kvstore.proto import admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc, raft_pb2, raft_pb2_grpc
 
 
 @pytest.fixture
@@ -133,3 +135,39 @@ def test_fault_injection_is_refused_unless_enabled(cluster3: LocalCluster) -> No
         set_clock_rate(cluster3.endpoints[0], 2.0)
     assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
     assert "fault injection is disabled" in ei.value.details()  # type: ignore[attr-defined]
+
+
+def test_bad_node_membership_requests_get_clear_statuses(cluster3: LocalCluster) -> None:
+    eps = cluster3.endpoints
+
+    def on_leader(req: object, method: str) -> tuple[grpc.StatusCode, str]:
+        def call() -> object:
+            return call_meta_leader(eps, lambda s: getattr(s, method)(req, timeout=5), 10)
+        with pytest.raises(KVError) as ei:
+            call()
+        return grpc.StatusCode[ei.value.grpc_code], ei.value.message
+
+    code, msg = on_leader(admin_pb2.AddNodeRequest(node_id=0, address="127.0.0.1:1"), "AddNode")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "positive node_id" in msg
+    code, msg = on_leader(admin_pb2.AddNodeRequest(node_id=9, address="nohostport"), "AddNode")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "HOST:PORT" in msg
+    code, msg = on_leader(admin_pb2.AddNodeRequest(node_id=2, address="127.0.0.1:1"),
+                          "AddNode")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "already a member" in msg
+    code, msg = on_leader(admin_pb2.RemoveNodeRequest(node_id=99), "RemoveNode")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "not a member" in msg
+    code, msg = on_leader(admin_pb2.AddNodeRequest(cluster_id="other", node_id=9,
+                                                   address="127.0.0.1:1"), "AddNode")
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "cluster" in msg
+    # A node that does not lead group 0 names the one that does.
+    for ep in eps:
+        with grpc.insecure_channel(ep) as ch:
+            try:
+                admin_pb2_grpc.AdminStub(ch).RemoveNode(
+                    admin_pb2.RemoveNodeRequest(node_id=99), timeout=5)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    assert "metadata group" in exc.details()
+    # Nothing changed: still epoch 1 with three active nodes.
+    assert all((st := node_status(ep)) is not None and st.epoch == 1 and not st.removed_nodes
+               for ep in eps)
