@@ -14,8 +14,8 @@ Each loop turn:
 Persist-before-send and apply-with-applied-index in one transaction are the
 two durability invariants (see ARCHITECTURE.md).
 
-Step 4 runs in a worker thread (LMDB ties a write transaction to its thread),
-so the event loop keeps accepting requests and peer messages during the
+Step 4 runs on the storage writer thread (kvstore/server/writer.py; LMDB ties
+a write transaction to its thread), so the event loop keeps accepting requests and peer messages during the
 fsync; they all join the next turn. That is what makes a turn carry many
 writes under load. While the worker runs, nothing mutates a Raft core: the
 worker only reads the Ready and computes conf changes with the pure
@@ -49,6 +49,7 @@ from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.server.snapshots import read_staged, staged_path
+from kvstore.server.writer import StorageWriter
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
 
@@ -111,6 +112,7 @@ class MultiRaftHost:
         self._t0 = time.monotonic()
         self.balance_leaders = True
         self.transfers_started = 0
+        self._writer = StorageWriter(f"storage-writer-{self.node_id}")
         self._open_groups()
 
     def _open_groups(self) -> None:
@@ -178,6 +180,7 @@ class MultiRaftHost:
                 await self.turn()
         finally:
             ticker.cancel()
+            self._writer.close()
             for g in self.groups.values():
                 g.fail_everything(Unavailable("node shutting down"))
 
@@ -215,7 +218,7 @@ class MultiRaftHost:
             # never counts an entry the leader has not persisted; votes and append
             # responses still wait (they promise durable state).
             self._send_messages([(g, _take_leader_messages(g, rd)) for g, rd in readies])
-            batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
+            batch, applied = await self._writer.run(self._persist_and_apply, jobs)
             batch.publish()
         for _, rd, _ in jobs:
             if rd.snapshot is not None:
