@@ -46,6 +46,9 @@ class Group:
     apply_waiters: list[tuple[int, int, asyncio.Future[int]]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     was_leader: bool = False
+    # Highest index whose writes were answered (possibly before the core's
+    # applied index reaches it: see host.py); reply headers report at least this.
+    resolved_index: int = 0
 
     # --- submission (called from gRPC handlers, on the loop thread) --------
     def pending_count(self) -> int:
@@ -129,6 +132,8 @@ class Group:
         prop = self.proposals.pop(index, None)
         if prop is None:
             return
+        if index > self.resolved_index:
+            self.resolved_index = index
         if prop.term != term:
             # Another leader's entry took this index: ours was never committed.
             _fail_all(prop.futures, Unavailable(f"shard {self.gid}: proposal lost in a "
