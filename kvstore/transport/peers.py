@@ -119,17 +119,17 @@ class PeerStreams:
             call = raft_pb2_grpc.RaftStub(channel).Stream()
             # Completes (usually with an error) when the peer ends the stream.
             ended = asyncio.ensure_future(_finished(call))
+            # Wakes the writer when the stream ends; cheaper than an asyncio.wait
+            # (two tasks and callbacks) for every idle wait, once per loop turn.
+            ended.add_done_callback(lambda _f: p.event.set())
             try:
                 while not self._closed:
+                    if ended.done():
+                        ended.result()  # raises the stream's error
+                        return
                     if not p.queue:
                         p.event.clear()
-                        waiter = asyncio.ensure_future(p.event.wait())
-                        done, _ = await asyncio.wait({waiter, ended},
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        if ended in done:
-                            waiter.cancel()
-                            ended.result()  # raises the stream's error
-                            return
+                        await p.event.wait()
                         continue
                     await call.write(raft_pb2.RaftBatch(
                         cluster_id=self.cluster_id, from_node=self.node_id, to_node=p.peer_id,
