@@ -91,11 +91,14 @@ class KVClient:
     def __init__(self, endpoints: Sequence[str], *, consistency: str = "linearizable",
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
                  coalesce: bool = True, max_batch_ops: int = 512,
+                 max_inflight_batches: int = 1,
                  retry: RetryPolicy | None = None, seed: int | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
                  address_overrides: Mapping[int, str] | None = None) -> None:
         # address_overrides: node id -> address to dial instead of the one the
         # cluster's shard map names (clients behind proxies or NAT).
+        # max_inflight_batches: Batch RPCs in flight per (node, consistency); ops
+        # arriving meanwhile join the next one (see kvstore/client/batcher.py).
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -108,7 +111,8 @@ class KVClient:
         self.retry = retry or RetryPolicy()
         self.rng = random.Random(seed)
         self.router = Router(CircuitBreaker, address_overrides)
-        self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce)
+        self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce,
+                               max_inflight_batches)
         self.sessions: dict[int, _Session] = {}
         self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed
         self._channels: dict[str, grpc.aio.Channel] = {}

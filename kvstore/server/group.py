@@ -49,6 +49,9 @@ class Group:
     # Highest metadata epoch named by a replica move applied in this group
     # (kvstore.server.rebalance): a leader with older metadata must not act.
     conf_epoch: int = 0
+    # Highest index whose writes were answered (possibly before the core's
+    # applied index reaches it: see host.py); reply headers report at least this.
+    resolved_index: int = 0
 
     # --- submission (called from gRPC handlers, on the loop thread) --------
     def pending_count(self) -> int:
@@ -132,6 +135,8 @@ class Group:
         prop = self.proposals.pop(index, None)
         if prop is None:
             return
+        if index > self.resolved_index:
+            self.resolved_index = index
         if prop.term != term:
             # Another leader's entry took this index: ours was never committed.
             _fail_all(prop.futures, Unavailable(f"shard {self.gid}: proposal lost in a "

@@ -9,17 +9,26 @@ Each loop turn:
    committed entries (with each group's applied index) in ONE LMDB
    transaction, committed with one fsync (group commit);
 5. only then send messages, coalesced into one batch per peer, and resolve
-   client futures (a client hears "ok" only for durable, applied writes);
+   client futures (a client hears "ok" only for committed writes: see below);
 6. `advance()` every group.
 Persist-before-send and apply-with-applied-index in one transaction are the
 two durability invariants (see ARCHITECTURE.md).
 
-Step 4 runs in a worker thread (LMDB ties a write transaction to its thread),
-so the event loop keeps accepting requests and peer messages during the
+Step 4 runs on the storage writer thread (kvstore/server/writer.py; LMDB ties
+a write transaction to its thread), so the event loop keeps accepting requests and peer messages during the
 fsync; they all join the next turn. That is what makes a turn carry many
 writes under load. While the worker runs, nothing mutates a Raft core: the
 worker only reads the Ready and computes conf changes with the pure
 `apply_conf_change`; the cores are updated after it returns.
+
+Write results are posted to the loop as soon as the worker has computed them,
+before that transaction's fsync (`_resolve_early`): the entries are committed,
+i.e. already durable in a majority of Raft logs, and their results are a
+deterministic function of the log, so a crash before this commit re-applies
+them with the same results. Reads still see them only after the commit
+(linearizable and lease reads wait for the core's applied index, which moves
+in `advance`), and the reply's applied index covers the write
+(`Group.resolved_index`), so read-your-writes holds on every replica.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from kvstore.server.placement_driver import (
 )
 from kvstore.server.rebalance import decode_epoch
 from kvstore.server.snapshots import read_staged, staged_path
+from kvstore.server.writer import StorageWriter
 from kvstore.sharding.meta import META_GROUP
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
@@ -127,6 +137,8 @@ class MultiRaftHost:
         self._removed: set[int] = set()
         self._quiet_until: dict[int, int] = {}
         self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
+        self._writer = StorageWriter(f"storage-writer-{self.node_id}")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._open_groups()
 
     def _open_groups(self) -> None:
@@ -202,6 +214,7 @@ class MultiRaftHost:
 
     # --- the loop ----------------------------------------------------------
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         ticker = asyncio.create_task(self._ticker(), name="raft-ticker")
         try:
             while not self._stopping:
@@ -212,6 +225,7 @@ class MultiRaftHost:
                 await self.turn()
         finally:
             ticker.cancel()
+            self._writer.close()
             for g in self.groups.values():
                 g.fail_everything(Unavailable("node shutting down"))
 
@@ -253,7 +267,7 @@ class MultiRaftHost:
             # never counts an entry the leader has not persisted; votes and append
             # responses still wait (they promise durable state).
             self._send_messages([(g, _take_leader_messages(g, rd)) for g, rd in readies])
-            batch, applied = await asyncio.to_thread(self._persist_and_apply, jobs)
+            batch, applied = await self._writer.run(self._persist_and_apply, jobs)
             batch.publish()
         for _, rd, _ in jobs:
             if rd.snapshot is not None:
@@ -351,8 +365,20 @@ class MultiRaftHost:
         except BaseException:
             w.abort()
             raise
+        if out and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._resolve_early, out)
         w.commit()
         return w, out
+
+    def _resolve_early(self, applied: dict[int, list[_Applied]]) -> None:
+        """Loop thread: answer committed writes while their apply transaction syncs.
+
+        Only client futures change; the cores advance after the commit (turn)."""
+        for gid, entries in applied.items():
+            g = self.groups.get(gid)
+            if g is not None:
+                for index, term, results, _ in entries:
+                    g.on_applied(index, term, results)
 
     def _apply(self, w: WriteBatch, gid: int, rd: Ready, cfg: TrackerConfig) -> list[_Applied]:
         results: list[_Applied] = []

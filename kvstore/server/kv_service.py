@@ -84,7 +84,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     def _header(self, g: Group) -> kv_pb2.ResponseHeader:
         c = g.core
         return kv_pb2.ResponseHeader(node_id=self.cfg.node_id, leader_id=c.leader_id,
-                                     applied_index=c.applied_index,
+                                     applied_index=max(c.applied_index, g.resolved_index),
                                      commit_index=c.commit_index, epoch=self.map.epoch)
 
     async def _wait(self, fut: asyncio.Future[Any]) -> Any:
