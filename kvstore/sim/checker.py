@@ -6,7 +6,10 @@ applied entry, except leader completeness which costs O(log) per election:
 
 - election safety: `leaders[term]` holds the one leader of each term;
 - vote safety: a node's durable vote never changes within a term, and its
-  durable term never goes back (a crash must not forget a vote);
+  durable term never goes back (a crash must not forget a vote); a granted
+  vote leaves a node only when its durable state already forbids any other
+  vote in that term (the same term and vote, or a later term: a host that
+  steps several requests before one Ready may persist only the later term);
 - log matching: `entry_at[(index, term)]` holds the content and predecessor term
   of every persisted entry. Two logs with the same (index, term) must agree on
   the content and on the term at index-1; by induction, on the whole prefix;
@@ -23,8 +26,9 @@ applied entry, except leader completeness which costs O(log) per election:
   reach the reference configuration at that index; a snapshot must carry the
   configuration at its index; a restarted node must read back the
   configuration at its applied index;
-- vote quorum: a new leader of term T holds durable votes for it in T
-  (`ballots`) from a quorum of its configuration (both halves when joint).
+- vote quorum: a new leader of term T holds votes for it in T (`ballots`:
+  its own durable vote and the grants sent to it) from a quorum of its
+  configuration (both halves when joint).
   Membership changes make this the first rule a quorum miscount breaks;
 - configuration lag: a new leader's configuration (the one at its applied
   index) is at most one committed conf change behind. Quorums of consecutive
@@ -72,7 +76,7 @@ class SafetyChecker:
     def __init__(self, conf: ConfState | None = None) -> None:
         """`conf` is the initial configuration (the bootstrap voters)."""
         self.leaders: dict[int, int] = {}
-        self.ballots: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> voters
+        self.ballots: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> its votes
         self.conf_index: list[int] = [0]  # indexes of effective conf changes, ascending
         self.conf_states: list[ConfState] = [conf or ConfState()]
         self.conf_changes = 0  # committed conf changes that changed the configuration
@@ -118,9 +122,17 @@ class SafetyChecker:
         got = self.ballots.get((term, node), set())
         if joint_vote(conf.voters, conf.voters_outgoing,
                       dict.fromkeys(got, True)) != VoteResult.WON:
-            raise Violation("vote quorum", f"node {node} leads term {term} with durable votes "
+            raise Violation("vote quorum", f"node {node} leads term {term} with votes "
                             f"from {sorted(got)}: not a quorum of voters={conf.voters} "
                             f"outgoing={conf.voters_outgoing}")
+
+    def on_vote_granted(self, node: int, candidate: int, term: int, durable: HardState) -> None:
+        """`node` sends `candidate` its vote for `term`; `durable` is its persisted state."""
+        if durable.term < term or (durable.term == term and durable.vote != candidate):
+            raise Violation("vote safety",
+                            f"node {node} grants {candidate} its vote in term {term}, but its "
+                            f"durable state is term {durable.term} vote {durable.vote}")
+        self.ballots.setdefault((term, candidate), set()).add(node)
 
     def _check_leader_log(self, node: int, term: int, storage: MemoryStorage) -> None:
         first, last = storage.first_index(), storage.last_index()

@@ -44,6 +44,7 @@ from kvstore.raft import (
     HardState,
     MemoryStorage,
     Message,
+    MessageType,
     RaftCore,
     RaftError,
     ReadState,
@@ -173,6 +174,8 @@ class SimNode:
                                 core.conf_state(), self.applied)
                 obs.on_role(self.id, self.role, core.term)
             for m in rd.messages:
+                if m.type == MessageType.VOTE_RESP and not m.reject:
+                    checker.on_vote_granted(self.id, m.to, m.term, self.storage.hard_state)
                 send(m)
             for e in rd.committed_entries:
                 self._apply(core, e, checker, obs)

@@ -218,6 +218,22 @@ def test_configuration_safety_snapshot_and_restart_carry_the_configuration() -> 
         chk.on_start(1, 4, V123)  # forgot the change it applied at 4
 
 
+def test_vote_granted_counts_when_durable_state_covers_it() -> None:
+    chk = SafetyChecker(V123)
+    st = log(1)
+    chk.on_hard_state(1, HardState(term=7, vote=1), st, 7)
+    chk.on_vote_granted(2, 1, 7, HardState(term=7, vote=1))
+    # Stepped a later request in the same turn: only term 8 was persisted, which
+    # still forbids another vote in term 7, so the grant to 1 is safe and counts.
+    chk.on_vote_granted(3, 1, 7, HardState(term=8, vote=0))
+    chk.on_role(1, StateRole.LEADER, 7, st, V123)
+    assert chk.ballots[(7, 1)] == {1, 2, 3}
+    with pytest.raises(Violation, match="vote safety"):
+        chk.on_vote_granted(2, 3, 9, HardState(term=8, vote=2))  # not persisted at all
+    with pytest.raises(Violation, match="vote safety"):
+        chk.on_vote_granted(2, 3, 8, HardState(term=8, vote=0))  # vote not persisted
+
+
 def test_vote_quorum_a_leader_without_a_quorum_of_durable_votes() -> None:
     chk = SafetyChecker(V123)
     st = log(1)
