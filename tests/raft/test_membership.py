@@ -117,7 +117,8 @@ def test_invalid_conf_change_in_log_is_ignored_deterministically() -> None:
 
 
 def test_4_2_2_leader_being_removed_appends_nothing_after_its_removal() -> None:
-    """Found by the simulator (seed 414, 5 nodes, --membership always): with apply-time
+    """Found by the simulator (replay: python -m kvstore.sim --seed 39 --nodes 3 --steps 400
+    --membership always --broken leader-proposes-after-removal): with apply-time
     configurations, a leader that applied its removal steps down before the others may
     know it committed; those still need its vote, so its log must not outgrow theirs
     (testdata/confchange_remove_leader_tail.txt shows the deadlock this prevents)."""
