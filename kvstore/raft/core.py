@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from kvstore.raft import candidate, follower, leader
 from kvstore.raft.codec import DecodeError, decode_conf_change, encode_conf_change
 from kvstore.raft.config import Config, ReadOnlyOption
-from kvstore.raft.errors import NotLeaderError, ProposalDropped
+from kvstore.raft.errors import NotLeaderError, ProposalDropped, RaftError
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import Progress
 from kvstore.raft.quorum import VoteResult
@@ -78,6 +78,8 @@ class RaftCore:
         self.read_only = ReadOnly()
         self.pending_read_index: list[Message] = []
         self.pending_conf_index = 0
+        # A leader that a conf change in its log takes out of the incoming voters.
+        self.leaving = False
         self.uncommitted_size = 0
         self.lead_transferee = NONE
         self.lease_revoked = False
@@ -158,6 +160,7 @@ class RaftCore:
                 fresh.match = last
             self.trk.progress[nid] = fresh
         self.pending_conf_index = 0
+        self.leaving = False
         self.uncommitted_size = 0
         self.read_only = ReadOnly()
         self.pending_read_index = []
@@ -189,6 +192,7 @@ class RaftCore:
         self.trk.progress[self.id].become_replicate()
         # Conf changes in the uncommitted tail are unknown; be conservative.
         self.pending_conf_index = self.log.last_index()
+        self.leaving = self._removed_by_log()
         # An empty entry of the new term lets earlier entries commit (§5.4.2, §8).
         leader.append_entries(self, [Entry(self.term, 0)])
 
@@ -202,6 +206,20 @@ class RaftCore:
             self.campaign_pre_vote()
         else:
             self.campaign_vote(transfer)
+
+    def _removed_by_log(self) -> bool:
+        """Whether the applied configuration, with the conf changes still unapplied in
+        the log, leaves this node out of the incoming voters."""
+        cfg = self.trk.config
+        try:
+            tail = self.log.slice(self.log.applied + 1, self.log.last_index() + 1, None)
+        except RaftError:  # no tail to read (a snapshot is pending): the applied config
+            tail = []
+        for e in tail:
+            cc = self.decode_conf_change(e) if e.type == EntryType.CONF_CHANGE else None
+            new = apply_conf_change(cfg, cc) if cc is not None else None
+            cfg = new or cfg
+        return self.id not in cfg.incoming
 
     def _has_unapplied_conf_change(self) -> bool:
         if self.log.committed <= self.log.applied:
@@ -325,16 +343,28 @@ class RaftCore:
 
     # --- local requests ----------------------------------------------------
     def propose(self, data: bytes) -> int:
+        if self.leaving:
+            # Raft §4.2.2 with apply-time configurations: once this leader applies
+            # its removal it steps down, maybe before the others learn the change
+            # committed. Members still in the older configuration may then need its
+            # vote, which it only gives if its log is no longer than theirs: so it
+            # must append nothing after the change that removes it.
+            raise ProposalDropped("this leader is leaving the voters (a configuration "
+                                  "change removes it); propose to the next leader")
         return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
 
     def propose_conf_change(self, cc: ConfChange) -> int:
+        new = None
         if self.role == StateRole.LEADER:
             if self.pending_conf_index > self.log.applied:
                 raise ProposalDropped("a configuration change is still pending")
-            if apply_conf_change(self.trk.config, cc) is None:
+            new = apply_conf_change(self.trk.config, cc)
+            if new is None:
                 raise ProposalDropped("invalid configuration change for the current config")
         index = self._propose(Entry(self.term, 0, EntryType.CONF_CHANGE, encode_conf_change(cc)))
         self.pending_conf_index = index
+        if new is not None and self.id not in new.incoming:
+            self.leaving = True
         return index
 
     def _propose(self, e: Entry) -> int:

@@ -3,9 +3,14 @@
     python -m kvstore.sim --seeds 2000 [--nodes 3|5] [--steps S] [--jobs J]
     python -m kvstore.sim --seed K --nodes N --steps S --trace     # replay one seed
     python -m kvstore.sim --seeds 300 --broken commit-old-term     # must find violations
+    python -m kvstore.sim --seeds 300 --membership always --broken conf-change-unchecked
 
-Prints one summary line `seeds=N violations=V commits=C elapsed=Xs
-commits_per_sec=Y seeds_per_min=Z`, preceded by a report (rule, trace tail,
+Membership changes are in the swarm mix for about half of the seeds;
+`--membership always|never` forces them on or off for every seed.
+
+Prints one summary line `seeds=N violations=V commits=C conf_changes=K
+elapsed=Xs commits_per_sec=Y seeds_per_min=Z` (K: committed conf changes
+that changed the configuration), preceded by a report (rule, trace tail,
 reproduce command) for the first `--show` failing seeds. Exit code 1 on any
 violation, 2 on bad arguments.
 """
@@ -16,6 +21,7 @@ import argparse
 import sys
 
 from kvstore.sim.broken import BROKEN_CORES
+from kvstore.sim.params import MEMBERSHIP_MODES
 from kvstore.sim.runner import report, run_seed, run_seeds
 from kvstore.sim.sim import SimResult
 from kvstore.sim.trace import Trace
@@ -55,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="ticks of chaos before healing")
     ap.add_argument("--jobs", type=_positive, default=1, help="worker processes")
     ap.add_argument("--trace", action="store_true", help="print the full trace (one seed)")
+    ap.add_argument("--membership", choices=MEMBERSHIP_MODES, default="swarm",
+                    help="conf changes: for a swarm share of seeds, always or never")
     ap.add_argument("--broken", choices=sorted(BROKEN_CORES),
                     help="TEST-ONLY: simulate a deliberately broken core")
     ap.add_argument("--stop-after", type=_positive, default=None,
@@ -70,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.seed is not None:
         trace = Trace(echo=print) if args.trace else None
-        res = run_seed(args.seed, args.nodes, args.steps, args.broken, trace)
+        res = run_seed(args.seed, args.nodes, args.steps, args.broken, trace, args.membership)
         if not res.ok:
             print(report(res))
         print(f"seed={res.seed} nodes={res.nodes} violations={0 if res.ok else 1} "
-              f"commits={res.commits} ticks={res.ticks} digest={res.digest:#x}")
+              f"commits={res.commits} conf_changes={res.stats.get('conf_changes', 0)} "
+              f"ticks={res.ticks} digest={res.digest:#x}")
         return 0 if res.ok else 1
     shown = 0
 
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     summary = run_seeds(seeds, args.nodes, args.steps, args.broken, args.jobs,
-                        args.stop_after or 0, show)
+                        args.stop_after or 0, show, args.membership)
     print(summary.coverage())
     if summary.failures:
         print("failing seeds: " + " ".join(str(r.seed) for r in summary.failures))

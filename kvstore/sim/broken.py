@@ -13,11 +13,32 @@ follower gave its leader by acknowledging a heartbeat (no vote, its own
 included, before the lease ends). Two forced campaigns behind a partition
 then elect a new leader while the old one still serves lease reads; the
 simulator must report a read index safety violation.
+
+Membership (run them with `--membership always`):
+
+`ConfChangeUncheckedCore` drops the one-at-a-time rule: its leader accepts a
+conf change while another is still pending, so two single-step changes can
+be in flight and members can be two configurations apart, whose quorums need
+not intersect.
+
+`LearnersInQuorumCore` counts learners' acknowledgements towards the commit
+quorum, so an entry can commit on a minority of the voters and be lost when
+the other voters elect a leader without it.
+
+`LeaderProposesAfterRemovalCore` is the core before the fix of the
+removed-leader deadlock (see testdata/confchange_remove_leader_tail.txt): a
+leader keeps accepting proposals after proposing its own removal, so after
+it steps down members still in the older configuration may need the vote
+of a node whose log is longer than theirs, and nobody is ever elected.
 """
 
 from __future__ import annotations
 
-from kvstore.raft import RaftCore
+import random
+
+from kvstore.raft import ConfChange, Config, Entry, EntryType, RaftCore, Storage
+from kvstore.raft.quorum import joint_committed
+from kvstore.raft.tracker import ProgressTracker
 
 
 class CommitOldTermCore(RaftCore):
@@ -34,7 +55,42 @@ class CampaignIgnoresLeaseCore(RaftCore):
         self.hup()
 
 
+class ConfChangeUncheckedCore(RaftCore):
+    """TEST-ONLY: a leader that proposes a conf change while one is pending."""
+
+    def propose_conf_change(self, cc: ConfChange) -> int:
+        self.pending_conf_index = 0  # forget the pending one
+        return super().propose_conf_change(cc)
+
+
+class _LearnersCountTracker(ProgressTracker):
+    __slots__ = ()
+
+    def committed(self) -> int:
+        acked = {nid: pr.match for nid, pr in self.progress.items()}
+        cfg = self.config
+        return joint_committed(cfg.incoming | cfg.learners, cfg.outgoing, acked)
+
+
+class LearnersInQuorumCore(RaftCore):
+    """TEST-ONLY: a leader that counts learners towards the commit quorum."""
+
+    def __init__(self, config: Config, storage: Storage, rng: random.Random) -> None:
+        super().__init__(config, storage, rng)
+        self.trk.__class__ = _LearnersCountTracker
+
+
+class LeaderProposesAfterRemovalCore(RaftCore):
+    """TEST-ONLY: the core before the removed-leader fix (proposals after its removal)."""
+
+    def propose(self, data: bytes) -> int:
+        return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
+
+
 BROKEN_CORES: dict[str, type[RaftCore]] = {
     "commit-old-term": CommitOldTermCore,
     "campaign-ignores-lease": CampaignIgnoresLeaseCore,
+    "conf-change-unchecked": ConfChangeUncheckedCore,
+    "learners-in-quorum": LearnersInQuorumCore,
+    "leader-proposes-after-removal": LeaderProposesAfterRemovalCore,
 }

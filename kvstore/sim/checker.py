@@ -6,7 +6,10 @@ applied entry, except leader completeness which costs O(log) per election:
 
 - election safety: `leaders[term]` holds the one leader of each term;
 - vote safety: a node's durable vote never changes within a term, and its
-  durable term never goes back (a crash must not forget a vote);
+  durable term never goes back (a crash must not forget a vote); a granted
+  vote leaves a node only when its durable state already forbids any other
+  vote in that term (the same term and vote, or a later term: a host that
+  steps several requests before one Ready may persist only the later term);
 - log matching: `entry_at[(index, term)]` holds the content and predecessor term
   of every persisted entry. Two logs with the same (index, term) must agree on
   the content and on the term at index-1; by induction, on the whole prefix;
@@ -16,7 +19,25 @@ applied entry, except leader completeness which costs O(log) per election:
   compacted into its snapshot);
 - state machine safety: `chain[i]` is the hash chain of the applied commands up
   to i. Every node applying i (or restoring a snapshot at i) must reach the
-  same chain value; `applied[i]` keeps the command for readable reports.
+  same chain value; `applied[i]` keeps the command for readable reports;
+- configuration safety: `conf_states` is the reference configuration
+  timeline, computed here with the pure `apply_conf_change` from the first
+  application of each conf change entry. A node applying a conf change must
+  reach the reference configuration at that index; a snapshot must carry the
+  configuration at its index; a restarted node must read back the
+  configuration at its applied index;
+- vote quorum: a new leader of term T holds votes for it in T (`ballots`:
+  its own durable vote and the grants sent to it) from a quorum of its
+  configuration (both halves when joint).
+  Membership changes make this the first rule a quorum miscount breaks;
+- configuration lag: a new leader's configuration (the one at its applied
+  index) is at most one committed conf change behind. Quorums of consecutive
+  configurations intersect (single-step, or joint and its halves); two steps
+  apart they need not, and two leaders of one term become possible. The
+  one-at-a-time rule, the commit index sent with every append and "no
+  campaign with a committed conf change unapplied" keep it (see
+  etcd-io/etcd#7625); a core that lets a change be appended before the
+  previous one is known committed breaks it.
 
 A broken property raises `Violation(rule, details)`; the simulation stops at
 the first one, so registries never hold contradictory facts.
@@ -24,7 +45,20 @@ the first one, so registries never hold contradictory facts.
 
 from __future__ import annotations
 
-from kvstore.raft import Entry, EntryType, HardState, MemoryStorage, Snapshot, StateRole
+import bisect
+
+from kvstore.raft import (
+    ConfState,
+    Entry,
+    EntryType,
+    HardState,
+    MemoryStorage,
+    Snapshot,
+    StateRole,
+)
+from kvstore.raft.codec import DecodeError, decode_conf_change
+from kvstore.raft.quorum import VoteResult, joint_vote
+from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 
 
 class Violation(Exception):
@@ -39,8 +73,14 @@ class Violation(Exception):
 class SafetyChecker:
     """Global registries and the checks over them (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, conf: ConfState | None = None) -> None:
+        """`conf` is the initial configuration (the bootstrap voters)."""
         self.leaders: dict[int, int] = {}
+        self.ballots: dict[tuple[int, int], set[int]] = {}  # (term, candidate) -> its votes
+        self.conf_index: list[int] = [0]  # indexes of effective conf changes, ascending
+        self.conf_states: list[ConfState] = [conf or ConfState()]
+        self.conf_changes = 0  # committed conf changes that changed the configuration
+        self.conf_noops = 0  # committed conf changes invalid at their index (ignored)
         self.votes: dict[int, tuple[int, int]] = {}  # node -> durable (term, vote)
         self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}
         self.committed: dict[int, int] = {}
@@ -51,15 +91,48 @@ class SafetyChecker:
         self.applied: dict[int, bytes] = {}
         self.commands = 0  # committed entries carrying client data
 
+    def bootstrap(self, index: int, chain: bytes) -> None:
+        """Every initial member starts from the same snapshot at `index`, term 1."""
+        self.committed[index] = self.commit_term[index] = 1
+        self.chain[index] = chain
+        self.applied[index] = b"<bootstrap>"
+        self.max_commit = index
+
     # --- elections --------------------------------------------------------
-    def on_role(self, node: int, role: StateRole, term: int, storage: MemoryStorage) -> None:
-        """A node's role changed (after its Ready was persisted)."""
+    def on_role(self, node: int, role: StateRole, term: int, storage: MemoryStorage,
+                conf: ConfState | None = None, applied: int = 0) -> None:
+        """A node's role changed (after its Ready was persisted); `conf` is its config
+        (the one at its durable `applied` index)."""
         if role != StateRole.LEADER:
             return
         other = self.leaders.setdefault(term, node)
         if other != node:
             raise Violation("election safety", f"nodes {other} and {node} both lead term {term}")
+        if conf is not None:
+            self._check_votes(node, term, conf)
+            ahead = self.conf_index[bisect.bisect_right(self.conf_index, applied):]
+            if len(ahead) > 1:
+                raise Violation("configuration lag",
+                                f"node {node} leads term {term} in the configuration at its "
+                                f"applied index {applied}, {_conf_text(conf)}, but the conf "
+                                f"changes at {ahead} are committed already")
         self._check_leader_log(node, term, storage)
+
+    def _check_votes(self, node: int, term: int, conf: ConfState) -> None:
+        got = self.ballots.get((term, node), set())
+        if joint_vote(conf.voters, conf.voters_outgoing,
+                      dict.fromkeys(got, True)) != VoteResult.WON:
+            raise Violation("vote quorum", f"node {node} leads term {term} with votes "
+                            f"from {sorted(got)}: not a quorum of voters={conf.voters} "
+                            f"outgoing={conf.voters_outgoing}")
+
+    def on_vote_granted(self, node: int, candidate: int, term: int, durable: HardState) -> None:
+        """`node` sends `candidate` its vote for `term`; `durable` is its persisted state."""
+        if durable.term < term or (durable.term == term and durable.vote != candidate):
+            raise Violation("vote safety",
+                            f"node {node} grants {candidate} its vote in term {term}, but its "
+                            f"durable state is term {durable.term} vote {durable.vote}")
+        self.ballots.setdefault((term, candidate), set()).add(node)
 
     def _check_leader_log(self, node: int, term: int, storage: MemoryStorage) -> None:
         first, last = storage.first_index(), storage.last_index()
@@ -88,6 +161,8 @@ class SafetyChecker:
                 f"node {node} changed its vote in term {hs.term} from {old_vote} to {hs.vote}",
             )
         self.votes[node] = (hs.term, hs.vote)
+        if hs.vote:
+            self.ballots.setdefault((hs.term, hs.vote), set()).add(node)
         self.on_commit(node, hs.commit, storage, term_now)
 
     def on_commit(self, node: int, commit: int, storage: MemoryStorage, term_now: int) -> None:
@@ -137,6 +212,7 @@ class SafetyChecker:
                             f"node {node} installed snapshot {t}/{i} of uncommitted state "
                             f"(committed {self.committed.get(i)}/{i}, max {self.max_commit})")
         self._check_chain(node, i, chain, b"<snapshot>")
+        self._check_conf(node, i, snap.meta.conf_state, "installed a snapshot with")
 
     # --- state machines -----------------------------------------------------
     def on_apply(self, node: int, e: Entry, chain: bytes) -> None:
@@ -160,6 +236,46 @@ class SafetyChecker:
                 f"{self.applied.get(index)!r} (state diverged at or before {index})",
             )
 
+    # --- configurations -------------------------------------------------------
+    def conf_at(self, index: int) -> ConfState:
+        """The reference configuration in force after applying `index`."""
+        return self.conf_states[bisect.bisect_right(self.conf_index, index) - 1]
+
+    def latest_conf(self) -> ConfState:
+        return self.conf_states[-1]
+
+    def on_conf_applied(self, node: int, e: Entry, conf: ConfState) -> None:
+        """Node `node` applied conf change `e` (after `on_apply`) and now has `conf`."""
+        if e.index > self.conf_index[-1]:
+            # The first application: every earlier conf change was applied (and
+            # registered) before, by this node or by the one whose snapshot it holds.
+            try:
+                cc = decode_conf_change(e.data)
+            except DecodeError as exc:
+                raise Violation("configuration safety", f"bad conf change {e.index}: {exc}") \
+                    from exc
+            prev = TrackerConfig.from_conf_state(self.conf_states[-1])
+            new = apply_conf_change(prev, cc)
+            if new is None:
+                self.conf_noops += 1
+            else:
+                self.conf_changes += 1
+                self.conf_index.append(e.index)
+                self.conf_states.append(new.to_conf_state())
+        self._check_conf(node, e.index, conf, "applied conf change and has")
+
+    def on_start(self, node: int, applied: int, conf: ConfState) -> None:
+        """A (re)started core reads `conf` back at `applied` (empty: a new replica)."""
+        if applied or conf != ConfState():
+            self._check_conf(node, applied, conf, "restarted with")
+
+    def _check_conf(self, node: int, index: int, conf: ConfState, what: str) -> None:
+        want = self.conf_at(index)
+        if conf != want:
+            raise Violation("configuration safety",
+                            f"node {node} {what} {_conf_text(conf)} at {index}, but the "
+                            f"configuration there is {_conf_text(want)}")
+
     # --- end of run -------------------------------------------------------
     def check_logs_match(self, logs: dict[int, MemoryStorage]) -> None:
         """A full pairwise log matching check, once at the end (O(nodes * log))."""
@@ -167,6 +283,13 @@ class SafetyChecker:
         for a_i, a in enumerate(ids):
             for b in ids[a_i + 1:]:
                 _check_pair(a, logs[a], b, logs[b])
+
+
+def _conf_text(cs: ConfState) -> str:
+    text = f"voters={cs.voters} learners={cs.learners}"
+    if cs.voters_outgoing:
+        text += f" outgoing={cs.voters_outgoing} learners_next={cs.learners_next}"
+    return text + (" auto_leave" if cs.auto_leave else "")
 
 
 def _check_pair(a: int, sa: MemoryStorage, b: int, sb: MemoryStorage) -> None:

@@ -2,9 +2,7 @@
 
 Once per step, each action in `Nemesis.actions` rolls against its per-seed
 rate. The table is the extension point of the fault mix: membership changes
-(add/remove voters and learners through `propose_conf_change`) come in a later
-issue as one more `(name, rate, action)` row, with the host side already in
-`SimNode._apply` (`apply_conf_change`).
+(`members.py`) join it as one more `(name, rate, action)` row.
 
 Partition kinds, over a random permutation of the nodes:
 - halves: a minority (1..n//2 nodes) cut from the rest, both ways;
@@ -72,7 +70,7 @@ class Nemesis:
     def step(self, c: Cluster) -> None:
         if self.partition_ends and c.now >= self.partition_ends:
             self.partition_ends = 0
-            c.net.cut.clear()
+            c.net.set_partition(set())
             self._trace.note(c.now, "nemesis", "partition healed")
         for nid, at in sorted(self.kills.items()):
             if c.now >= at:
@@ -116,7 +114,7 @@ class Nemesis:
         cut = cut_links(kind, ids, leader_of(c), rng)
         if not cut:
             return
-        c.net.cut = cut
+        c.net.set_partition(cut)
         self._trace.tally("partitions")
         lo, hi = self._p.partition_ticks
         self.partition_ends = c.now + rng.randint(lo, hi) * TICK

@@ -11,7 +11,9 @@ Faults, all drawn from the network's own rng:
 - partitions: a set of cut directed links, checked when a message is sent and
   again when it arrives (a cut also loses what is still on the wire);
 - crashes: `forget(node)` loses every message in flight to or from a node, as a
-  broken connection does.
+  broken connection does;
+- bans: every link of a retired (decommissioned) member is cut until it is
+  re-added (`ban`/`unban`). A ban outlives partitions and `heal`.
 
 Transport feedback, as a real transport gives it (the core's leader depends on
 it: a follower in the SNAPSHOT progress state waits for the report):
@@ -50,7 +52,9 @@ class Network:
 
     def __init__(self, params: SimParams, rng: random.Random, trace: Trace) -> None:
         self.queue: list[QueueItem] = []
-        self.cut: set[tuple[int, int]] = set()
+        self.cut: set[tuple[int, int]] = set()  # partition | bans: what send/deliver check
+        self._partition: set[tuple[int, int]] = set()
+        self._bans: dict[int, set[tuple[int, int]]] = {}  # banned node -> its links
         self.drop_rate = params.drop_rate
         self.dup_rate = params.dup_rate
         self._p = params
@@ -58,6 +62,26 @@ class Network:
         self._trace = trace
         self._seq = 0
         self._fifo: dict[tuple[int, int], int] = {}
+
+    def set_partition(self, links: set[tuple[int, int]]) -> None:
+        """Replace the partition's cut links (bans stay)."""
+        self._partition = set(links)
+        self._recut()
+
+    def ban(self, node: int, ids: list[int]) -> None:
+        """Cut every link between `node` and the other hosts `ids`, until `unban`."""
+        others = [i for i in ids if i != node]
+        self._bans[node] = {(node, i) for i in others} | {(i, node) for i in others}
+        self._recut()
+
+    def unban(self, node: int) -> None:
+        if self._bans.pop(node, None) is not None:
+            self._recut()
+
+    def _recut(self) -> None:
+        self.cut = set(self._partition)
+        for links in self._bans.values():
+            self.cut |= links
 
     def push(self, at: int, node: int, m: Message | None) -> None:
         self._seq += 1
@@ -128,7 +152,7 @@ class Network:
         heapq.heapify(self.queue)
 
     def heal(self) -> None:
-        """Remove partitions and loss; delays and reordering stay."""
-        self.cut.clear()
+        """Remove partitions and loss; delays, reordering and bans stay."""
+        self.set_partition(set())
         self.drop_rate = 0.0
         self.dup_rate = 0.0

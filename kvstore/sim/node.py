@@ -1,11 +1,22 @@
 """One simulated host: durable storage, a hash-chain state machine and a RaftCore.
 
-Durable state (survives `crash`): the `MemoryStorage` (written only in step 1
-of Ready handling), the applied index and the state machine, which are
-persisted together at each apply (as the real host does in one LMDB txn).
-Volatile state (lost on `crash`): the `RaftCore` and everything it has not
-handed out in a Ready yet. `start` builds a fresh core over the same storage
-with `Config.applied` = the durable applied index.
+Durable state (survives `crash`): the `SimStorage` (written only in step 1
+of Ready handling), the applied index, the state machine and the
+configuration, which are persisted together at each apply (as the real host
+does in one LMDB txn). Volatile state (lost on `crash`): the `RaftCore` and
+everything it has not handed out in a Ready yet. `start` builds a fresh core
+over the same storage with `Config.applied` = the durable applied index.
+
+A host may hold no replica yet (`hosted` False: a spare). Like the node host,
+it creates an empty one (no configuration, index 0) when a leader first
+contacts it; the replica then learns everything from a snapshot. A replica
+is never deleted: a removed member keeps its storage, and keeps it if it is
+added again (reusing an id with wiped state could vote twice in a term).
+
+A snapshot a leader sends is built fresh at its applied index with the
+configuration at that index (`fresh_snapshot`), as the node host streams it
+(kvstore/server/snapshots.py): the stored one may predate the receiver's
+membership, and the core refuses a snapshot of a configuration without it.
 
 The state machine is a hash chain over the applied commands:
 `chain_i = blake2b(chain_{i-1} || type || data)`. Equal chains at an index mean
@@ -19,6 +30,7 @@ state to storage; (2) send; (3) apply committed entries, serve read states;
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable
 from hashlib import blake2b
@@ -29,13 +41,16 @@ from kvstore.raft import (
     ConfState,
     Entry,
     EntryType,
+    HardState,
     MemoryStorage,
     Message,
+    MessageType,
     RaftCore,
     RaftError,
     ReadState,
     Ready,
     Snapshot,
+    SnapshotMeta,
     StateRole,
 )
 from kvstore.raft.codec import DecodeError, decode_conf_change
@@ -56,6 +71,26 @@ class ReadyObserver(Protocol):
     def on_role(self, node: int, role: StateRole, term: int) -> None: ...
 
 
+class SimStorage(MemoryStorage):
+    """MemoryStorage plus the host's durable configuration (the applied one).
+
+    The node host persists the configuration with each applied conf change
+    and a restarted core reads it back (kvstore/storage/group.py); a
+    MemoryStorage would hand back the last snapshot's, forgetting changes
+    applied since."""
+
+    def __init__(self, conf_state: ConfState | None = None) -> None:
+        super().__init__(conf_state)
+        self.conf_state = copy.deepcopy(conf_state or ConfState())
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        return copy.copy(self.hard_state), copy.deepcopy(self.conf_state)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        super().apply_snapshot(snap)
+        self.conf_state = copy.deepcopy(snap.meta.conf_state)
+
+
 def chain_next(chain: bytes, e: Entry) -> bytes:
     return blake2b(chain + bytes([e.type]) + e.data, digest_size=16).digest()
 
@@ -74,9 +109,10 @@ def decode_image(data: bytes) -> tuple[int, bytes]:
 class SimNode:
     """A host process: durable storage plus a core while it is up."""
 
-    def __init__(self, node_id: int, voters: list[int]) -> None:
+    def __init__(self, node_id: int, voters: list[int], hosted: bool = True) -> None:
         self.id = node_id
-        self.storage = MemoryStorage(ConfState(voters=list(voters)))
+        self.hosted = hosted  # holds a replica (durable; spares start without)
+        self.storage = SimStorage(ConfState(voters=list(voters)) if hosted else None)
         self.core: RaftCore | None = None
         self.applied = 0  # durable, together with `chain`
         self.chain = b""
@@ -87,9 +123,26 @@ class SimNode:
         self.compactions = 0
         self._since_snapshot = 0
 
+    def bootstrap(self, index: int, chain: bytes) -> None:
+        """Start the log from a snapshot at `index`, term 1 (the host's bootstrap_group)."""
+        st = self.storage
+        st.apply_snapshot(Snapshot(SnapshotMeta(index, 1, copy.deepcopy(st.conf_state)),
+                                   encode_image(index, chain)))
+        st.set_hard_state(HardState(term=1, commit=index))
+        self.applied, self.chain = index, chain
+
     def start(self, factory: CoreFactory, config: Config, rng: random.Random) -> None:
+        self.hosted = True
         self.core = factory(config, self.storage, rng)
         self.role = StateRole.FOLLOWER
+
+    def fresh_snapshot(self) -> Snapshot | None:
+        """A snapshot of the applied state, as the host sends it (None before any apply)."""
+        st, index = self.storage, self.applied
+        if index == 0:
+            return None
+        meta = SnapshotMeta(index, st.term(index), copy.deepcopy(st.conf_state))
+        return Snapshot(meta, encode_image(index, self.chain))
 
     def crash(self) -> None:
         self.core = None
@@ -117,9 +170,12 @@ class SimNode:
             self._persist(rd, checker)
             if core.role != self.role:
                 self.role = core.role
-                checker.on_role(self.id, self.role, core.term, self.storage)
+                checker.on_role(self.id, self.role, core.term, self.storage,
+                                core.conf_state(), self.applied)
                 obs.on_role(self.id, self.role, core.term)
             for m in rd.messages:
+                if m.type == MessageType.VOTE_RESP and not m.reject:
+                    checker.on_vote_granted(self.id, m.to, m.term, self.storage.hard_state)
                 send(m)
             for e in rd.committed_entries:
                 self._apply(core, e, checker, obs)
@@ -170,11 +226,13 @@ class SimNode:
                 cc = decode_conf_change(e.data)
             except DecodeError as exc:
                 raise Violation("host contract", f"bad conf change {e.index}: {exc}") from exc
-            core.apply_conf_change(cc)
+            self.storage.conf_state = core.apply_conf_change(cc)
         self.chain = chain_next(self.chain, e)
         self.applied = e.index
         self._since_snapshot += 1
         checker.on_apply(self.id, e, self.chain)
+        if e.type == EntryType.CONF_CHANGE:
+            checker.on_conf_applied(self.id, e, self.storage.conf_state)
         obs.on_apply(self.id, e)
 
     def _snapshot_and_compact(self, core: RaftCore, lag: int) -> None:
@@ -183,8 +241,7 @@ class SimNode:
         self._since_snapshot = 0
         if self.applied <= st.snapshot().meta.index or self.applied > st.last_index():
             return
-        st.create_snapshot(self.applied, core.conf_state(),
-                           encode_image(self.applied, self.chain))
+        st.create_snapshot(self.applied, st.conf_state, encode_image(self.applied, self.chain))
         upto = self.applied - lag
         if upto >= st.first_index():
             st.compact(upto)

@@ -14,6 +14,16 @@ Invariants:
 - Lease reads are only drawn with `check_quorum` on and without pauses: a
   paused process stops its clock, which is unbounded clock drift, and the lease
   is only safe under bounded drift (see `kvstore/raft/config.py`).
+- Membership changes are a separate swarm option (`with_membership`), drawn
+  from an rng of its own after everything else, so a seed that draws it off
+  runs exactly as it did before the option existed. With it on, the group
+  starts from a snapshot at `INIT_INDEX` (as the node host bootstraps
+  groups), so a member added later can only catch up from a snapshot, which
+  carries the configuration. It needs PreVote or CheckQuorum (the node host
+  runs both): without either, a removed or stale member that believes it is
+  a voter inflates its term where the leader never hears it and ignores the
+  leader's lower-term appends for good (Raft thesis §4.2.3); swarm mode then
+  leaves membership off, `always` mode turns PreVote on.
 """
 
 from __future__ import annotations
@@ -26,6 +36,9 @@ from kvstore.raft import Config, ReadOnlyOption
 TICK = 10  # microticks per Raft tick
 
 FIGURE8_SHARE = 0.35  # share of seeds drawing the `figure8` profile
+MEMBER_SHARE = 0.5  # share of seeds drawing membership changes ("swarm" mode)
+INIT_INDEX = 1  # membership seeds bootstrap from a snapshot here (kvstore/server/host.py)
+MEMBERSHIP_MODES = ("swarm", "always", "never")
 
 PARTITION_KINDS = ("halves", "isolate-leader", "ring", "bridge", "one-way")
 
@@ -73,6 +86,22 @@ class SimParams:
     max_uncommitted_entries_size: int
     check_quorum: bool
     pre_vote: bool
+    # membership (see members.py); off unless `with_membership` drew it
+    spares: int = 0  # hosts beyond the initial voters, holding no replica at first
+    member_rate: float = 0.0  # conf change attempts per step
+    joint: bool = False  # also replace voters through joint consensus
+    promote_lag: int = 0  # a learner at most this far behind may be promoted
+    member_leader_bias: float = 0.0  # chance a removal or demotion targets the leader
+    retire_rate: float = 0.0  # chance a removed member is decommissioned
+    member_burst: float = 0.0  # chance a second change races the first (two operators)
+
+    @property
+    def membership(self) -> bool:
+        return self.member_rate > 0.0
+
+    @property
+    def hosts(self) -> int:
+        return self.nodes + self.spares
 
     def config(self, node_id: int, applied: int) -> Config:
         """The core's Config for one node (re)started at `applied`."""
@@ -112,6 +141,10 @@ class SimParams:
             f"max_ready={self.max_committed_size_per_ready} "
             f"max_uncommitted={self.max_uncommitted_entries_size} "
             f"check_quorum={self.check_quorum} pre_vote={self.pre_vote}"
+            + (f" member={self.member_rate:.3f} spares={self.spares} joint={self.joint} "
+               f"promote_lag={self.promote_lag} member_bias={self.member_leader_bias:.1f} "
+               f"retire={self.retire_rate:.1f} burst={self.member_burst:.1f}"
+               if self.membership else "")
         )
 
 
@@ -202,4 +235,24 @@ def _figure8(p: SimParams, rng: random.Random) -> SimParams:
         check_quorum=False,
         lease_reads=False,
         pre_vote=rng.random() < 0.5,
+    )
+
+
+def with_membership(p: SimParams, rng: random.Random, mode: str = "swarm") -> SimParams:
+    """Draw the membership option (`mode`: swarm = for MEMBER_SHARE of seeds)."""
+    if mode not in MEMBERSHIP_MODES:
+        raise ValueError(f"membership mode must be one of {MEMBERSHIP_MODES}, not {mode!r}")
+    on = rng.random() < MEMBER_SHARE and (p.pre_vote or p.check_quorum)
+    if mode == "never" or (mode == "swarm" and not on):
+        return p
+    return replace(
+        p,
+        pre_vote=p.pre_vote or not p.check_quorum,
+        spares=rng.choice((0, 1, 2)),
+        member_rate=rng.uniform(0.005, 0.05),
+        joint=rng.random() < 0.4,
+        promote_lag=rng.choice((0, 5, 100)),
+        member_leader_bias=rng.choice((0.0, 0.3, 0.7)),
+        retire_rate=rng.choice((0.0, 0.5, 1.0)),
+        member_burst=rng.choice((0.0, 0.3, 0.7)),
     )

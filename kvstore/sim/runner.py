@@ -34,14 +34,15 @@ def core_factory(broken: str | None) -> CoreFactory:
 
 
 def run_seed(seed: int, nodes: int = 3, steps: int = 1000, broken: str | None = None,
-             trace: Trace | None = None) -> SimResult:
-    """Simulate one seed and return its outcome."""
-    return Simulation(seed, nodes, steps, core_factory(broken), trace).run()
+             trace: Trace | None = None, membership: str = "swarm") -> SimResult:
+    """Simulate one seed and return its outcome (`membership`: swarm, always, never)."""
+    return Simulation(seed, nodes, steps, core_factory(broken), trace,
+                      membership=membership).run()
 
 
-def _worker(args: tuple[int, int, int, str | None]) -> SimResult:
-    seed, nodes, steps, broken = args
-    return run_seed(seed, nodes, steps, broken)
+def _worker(args: tuple[int, int, int, str | None, str]) -> SimResult:
+    seed, nodes, steps, broken, membership = args
+    return run_seed(seed, nodes, steps, broken, membership=membership)
 
 
 @dataclass(slots=True)
@@ -63,14 +64,14 @@ class Summary:
         secs = max(self.elapsed, 1e-9)
         return (
             f"seeds={self.seeds} violations={len(self.failures)} commits={self.commits} "
-            f"elapsed={self.elapsed:.1f}s commits_per_sec={self.commits / secs:.0f} "
+            f"conf_changes={self.stats['conf_changes']} elapsed={self.elapsed:.1f}s commits_per_sec={self.commits / secs:.0f} "
             f"seeds_per_min={self.seeds * 60 / secs:.0f}"
         )
 
 
-def _results(seeds: list[int], nodes: int, steps: int, broken: str | None,
-             jobs: int) -> Generator[SimResult, None, None]:
-    work = [(s, nodes, steps, broken) for s in seeds]
+def _results(seeds: list[int], nodes: int, steps: int, broken: str | None, jobs: int,
+             membership: str) -> Generator[SimResult, None, None]:
+    work = [(s, nodes, steps, broken, membership) for s in seeds]
     if jobs <= 1 or len(work) <= 1:
         yield from map(_worker, work)
         return
@@ -83,12 +84,13 @@ def _results(seeds: list[int], nodes: int, steps: int, broken: str | None,
 
 def run_seeds(seeds: Iterable[int], nodes: int = 3, steps: int = 1000,
               broken: str | None = None, jobs: int = 1, stop_after: int = 0,
-              on_result: Callable[[SimResult], None] | None = None) -> Summary:
+              on_result: Callable[[SimResult], None] | None = None,
+              membership: str = "swarm") -> Summary:
     """Simulate every seed; stop early after `stop_after` violations if it is > 0."""
     core_factory(broken)  # fail fast on a bad name, before forking
     summary = Summary()
     start = time.perf_counter()
-    results = _results(list(seeds), nodes, steps, broken, jobs)
+    results = _results(list(seeds), nodes, steps, broken, jobs, membership)
     for res in results:
         summary.seeds += 1
         summary.commits += res.commits
@@ -110,6 +112,7 @@ def report(res: SimResult) -> str:
     lines = [f"VIOLATION seed={res.seed} nodes={res.nodes}: {res.rule}: {res.details}",
              f"  params: {res.params}", "  last trace lines:"]
     lines += [f"    {t}" for t in res.tail]
+    extra = f" --membership {res.membership}" if res.membership != "swarm" else ""
     lines.append(f"reproduce with: python -m kvstore.sim --seed {res.seed} --nodes {res.nodes} "
-                 f"--steps {res.steps} --trace")
+                 f"--steps {res.steps}{extra} --trace")
     return "\n".join(lines)

@@ -4,15 +4,20 @@ A run has three phases:
 1. chaos, `steps` ticks: each step the nemesis and the clients act, every live
    node ticks once (at its own phase inside the tick) and messages are
    delivered when due. Safety is checked as the hosts persist and apply.
-2. heal: partitions, loss and pauses are lifted and down nodes restart. Within
-   `LIVENESS_ROUNDS * election_ticks` ticks a leader followed by a quorum must
-   emerge.
-3. converge: a fresh (barrier) proposal must commit and every node must catch
-   up to the highest applied index; a stall of that many ticks in which no
-   node persists, commits or applies anything more is a liveness violation.
-   Every acked proposal is then applied on every node (the checker has
-   already verified each apply against the acked payload). Then a full
-   pairwise log matching check runs once.
+2. heal: partitions, loss and pauses are lifted and down nodes restart
+   (retired members, see members.py, stay down or cut off). Within
+   `LIVENESS_ROUNDS * election_ticks` ticks a leader followed by a quorum of
+   the current configuration must emerge.
+3. converge: a fresh (barrier) proposal must commit and every member of the
+   current configuration must catch up to the highest applied index; a stall
+   of that many ticks in which no node persists, commits or applies anything
+   more is a liveness violation. Every acked proposal is then applied on
+   every member (the checker has already verified each apply against the
+   acked payload). Then a full pairwise log matching check runs once, over
+   every replica, removed ones included.
+
+The current configuration is the checker's reference one: the result of the
+last conf change any node applied (so it is committed).
 
 Determinism: all randomness comes from `random.Random(seed)` and rngs derived
 from it (network, nemesis, clients, one per core start), iteration over nodes
@@ -28,13 +33,24 @@ import random
 import traceback
 from dataclasses import dataclass
 
-from kvstore.raft import Entry, Message, MessageType, RaftCore, ReadState, StateRole
+from kvstore.raft import (
+    ConfState,
+    Entry,
+    EntryType,
+    Message,
+    MessageType,
+    RaftCore,
+    ReadState,
+    StateRole,
+)
+from kvstore.raft.quorum import VoteResult, joint_vote
 from kvstore.sim.checker import SafetyChecker, Violation
 from kvstore.sim.client import Workload
+from kvstore.sim.members import MemberNemesis
 from kvstore.sim.nemesis import Nemesis, leader_of
 from kvstore.sim.network import Network
-from kvstore.sim.node import CoreFactory, SimNode
-from kvstore.sim.params import TICK, SimParams, draw_params
+from kvstore.sim.node import CoreFactory, SimNode, chain_next
+from kvstore.sim.params import INIT_INDEX, TICK, SimParams, draw_params, with_membership
 from kvstore.sim.trace import Trace
 
 # Post-heal bounds are LIVENESS_ROUNDS * election_ticks. One election round
@@ -43,6 +59,12 @@ from kvstore.sim.trace import Trace
 # about 1/3; 20 timeouts (>= 10 rounds) make a false alarm ~1e-5 per seed, while
 # a real liveness bug (no leader at all, a stuck follower) still fails every time.
 LIVENESS_ROUNDS = 20
+# The messages that make a host create a replica it does not hold (host.py).
+LEADER_MESSAGES = frozenset({MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT})
+
+
+def conf_ids(cs: ConfState) -> set[int]:
+    return {*cs.voters, *cs.learners, *cs.voters_outgoing, *cs.learners_next}
 
 
 @dataclass(slots=True)
@@ -60,6 +82,7 @@ class SimResult:
     tail: list[str]
     params: str
     stats: dict[str, int]
+    membership: str = "swarm"
 
     @property
     def ok(self) -> bool:
@@ -70,26 +93,48 @@ class Simulation:
     """The cluster, its network, nemesis, clients and checker for one seed."""
 
     def __init__(self, seed: int, nodes: int, steps: int, factory: CoreFactory = RaftCore,
-                 trace: Trace | None = None, params: SimParams | None = None) -> None:
-        """`params` replaces the drawn swarm parameters (targeted scenarios in tests)."""
+                 trace: Trace | None = None, params: SimParams | None = None,
+                 membership: str = "swarm") -> None:
+        """`params` replaces the drawn swarm parameters (targeted scenarios in tests);
+        `membership` is swarm, always or never (see params.with_membership)."""
         rng = random.Random(seed)
         self.seed = seed
         drawn = draw_params(rng, nodes, steps)
-        self.params: SimParams = params or drawn
-        self.trace = trace or Trace()
-        self.checker = SafetyChecker()
-        self.net = Network(self.params, random.Random(rng.getrandbits(64)), self.trace)
-        self.nemesis = Nemesis(self.params, random.Random(rng.getrandbits(64)), self.trace)
-        self.workload = Workload(seed, self.params, random.Random(rng.getrandbits(64)),
-                                 self.checker, self.trace)
-        self._core_rngs = random.Random(rng.getrandbits(64))
-        voters = list(range(1, self.params.nodes + 1))
-        self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
+        rngs = [random.Random(rng.getrandbits(64)) for _ in range(4)]
+        voters = list(range(1, (params or drawn).nodes + 1))
         self._phase = {i: rng.randrange(TICK) for i in voters}
         self._batch = rng.random() < 0.5
+        # Drawn last, so seeds without membership changes run as they always did.
+        member_rng = random.Random(rng.getrandbits(64))
+        self.params: SimParams = params or with_membership(drawn, member_rng, membership)
+        self.trace = trace or Trace()
+        self.checker = SafetyChecker(ConfState(voters=voters))
+        self.net = Network(self.params, rngs[0], self.trace)
+        self.nemesis = Nemesis(self.params, rngs[1], self.trace)
+        self.workload = Workload(seed, self.params, rngs[2], self.checker, self.trace)
+        self._core_rngs = rngs[3]
+        self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
+        self.members = MemberNemesis(self.params, random.Random(member_rng.getrandbits(64)),
+                                     self.trace, self.nemesis)
+        if self.params.membership:
+            self._setup_membership(voters, member_rng)
+        self._conf_seen = 0  # highest conf change index applied by any node
+        self._membership = membership
         self._factory = factory
         self.now = 0
         self.ticks = 0
+
+    def _setup_membership(self, voters: list[int], rng: random.Random) -> None:
+        """Spare hosts, the bootstrap snapshot, and the conf change row of the nemesis."""
+        p = self.params
+        chain = chain_next(b"", Entry(1, INIT_INDEX))
+        for nid in voters:
+            self.nodes[nid].bootstrap(INIT_INDEX, chain)
+        self.checker.bootstrap(INIT_INDEX, chain)
+        for nid in range(p.nodes + 1, p.hosts + 1):
+            self.nodes[nid] = SimNode(nid, [], hosted=False)
+            self._phase[nid] = rng.randrange(TICK)
+        self.nemesis.actions.append(("member", p.member_rate, self.members.change))
 
     # --- driver -----------------------------------------------------------
     def run(self) -> SimResult:
@@ -112,13 +157,18 @@ class Simulation:
         return SimResult(
             self.seed, self.params.nodes, self.params.steps, rule, details,
             self.checker.commands, self.ticks, self.trace.digest, self.trace.tail(),
-            self.params.summary(), self._stats(),
+            self.params.summary(), self._stats(), self._membership,
         )
 
     def _stats(self) -> dict[str, int]:
         st = self.trace.stats
         st["installs"] = sum(n.installs for n in self.nodes.values())
         st["compactions"] = sum(n.compactions for n in self.nodes.values())
+        if self.params.membership:
+            st["member_seeds"] = 1
+            st["conf_changes"] = self.checker.conf_changes
+            st["conf_noops"] = self.checker.conf_noops
+            st["joint_configs"] = sum(1 for cs in self.checker.conf_states if cs.voters_outgoing)
         return dict(st)
 
     def step(self, chaos: bool) -> None:
@@ -127,6 +177,7 @@ class Simulation:
         self.now = t0
         if chaos:
             self.nemesis.step(self)
+            self.members.step(self)
             self.workload.step(self.now, self.nodes)
         for nid in sorted(self.nodes):
             node = self.nodes[nid]
@@ -144,6 +195,8 @@ class Simulation:
             for _at, _seq, nid, m in batch:
                 node = nodes[nid]
                 core = node.core
+                if core is None and m is not None and self._creates_replica(node, m):
+                    core = self._create_replica(nid)
                 if core is None:
                     if m is not None:
                         self.trace.msg(self.now, "lost", m)
@@ -190,7 +243,25 @@ class Simulation:
         node.handle_ready(self.checker, self, self._send, p.snapshot_interval, p.compact_lag)
 
     def _send(self, m: Message) -> None:
+        if m.type == MessageType.SNAPSHOT and self.params.membership:
+            # The host streams a fresh image at its applied index (see node.py).
+            snap = self.nodes[m.frm].fresh_snapshot()
+            if snap is not None:
+                m.snapshot = snap
         self.net.send(m, self.now)
+
+    def _creates_replica(self, node: SimNode, m: Message) -> bool:
+        """A host without a replica creates one for a leader's message (host.py)."""
+        return (not node.hosted and m.type in LEADER_MESSAGES
+                and (m.frm, m.to) not in self.net.cut)
+
+    def _create_replica(self, nid: int) -> RaftCore:
+        self.nodes[nid].hosted = True
+        self.trace.tally("replicas_created")
+        self.restart(nid)
+        core = self.nodes[nid].core
+        assert core is not None
+        return core
 
     # --- cluster operations (nemesis) ----------------------------------------
     def crash(self, nid: int) -> None:
@@ -202,8 +273,12 @@ class Simulation:
 
     def restart(self, nid: int) -> None:
         node = self.nodes[nid]
+        if not node.hosted:
+            return  # a spare host: nothing to start until a leader contacts it
         cfg = self.params.config(nid, node.applied)
         node.start(self._factory, cfg, random.Random(self._core_rngs.getrandbits(64)))
+        assert node.core is not None
+        self.checker.on_start(nid, node.applied, node.core.conf_state())
         self.trace.note(self.now, "nemesis", f"start {nid} applied={node.applied} "
                         f"hs={node.storage.hard_state} first={node.storage.first_index()} "
                         f"last={node.storage.last_index()}")
@@ -211,6 +286,12 @@ class Simulation:
     # --- ReadyObserver ------------------------------------------------------
     def on_apply(self, node: int, e: Entry) -> None:
         self.workload.on_apply(node, e)
+        if e.type == EntryType.CONF_CHANGE and e.index > self._conf_seen:
+            self._conf_seen = e.index  # first application: the change is committed
+            gone = conf_ids(self.checker.conf_at(e.index - 1)) - conf_ids(
+                self.checker.conf_at(e.index))
+            if gone and self.nemesis.active:
+                self.members.on_removed(e.index, sorted(gone))
 
     def on_read_state(self, node: int, rs: ReadState) -> None:
         self.workload.on_read_state(node, rs)
@@ -223,14 +304,22 @@ class Simulation:
 
     # --- liveness -----------------------------------------------------------
     def _established_leader(self) -> int:
-        """A leader that a quorum of nodes follows in its term, or 0."""
+        """A leader that a quorum of the current configuration follows in its term, or 0."""
         lead = leader_of(self)
         core = self.nodes[lead].core if lead else None
         if core is None:
             return 0
-        followers = sum(1 for n in self.nodes.values() if n.core is not None
-                        and n.core.term == core.term and n.core.leader_id == lead)
-        return lead if 2 * followers > len(self.nodes) else 0
+        acks = {nid: True for nid, n in self.nodes.items() if n.core is not None
+                and n.core.term == core.term and n.core.leader_id == lead}
+        cs = self.checker.latest_conf()
+        return lead if joint_vote(cs.voters, cs.voters_outgoing, acks) == VoteResult.WON else 0
+
+    def member_ids(self) -> list[int]:
+        """The current configuration's members (voters and learners)."""
+        return sorted(conf_ids(self.checker.latest_conf()))
+
+    def _members(self) -> list[SimNode]:
+        return [self.nodes[i] for i in self.member_ids()]
 
     def _heal_and_elect(self) -> None:
         """After healing and restarting everyone, a leader must emerge within the bound."""
@@ -281,7 +370,7 @@ class Simulation:
                 if any(self.workload.acked.get(i) == d for i, d in barriers.items()):
                     target = max(n.applied for n in self.nodes.values())
                     target = max(target, self.workload.max_acked)
-            if target and all(n.applied >= target for n in self.nodes.values()):
+            if target and all(n.applied >= target for n in self._members()):
                 return
             total = sum(n.applied + n.storage.hard_state.commit + n.persisted
                         for n in self.nodes.values())

@@ -114,3 +114,57 @@ def test_invalid_conf_change_in_log_is_ignored_deterministically() -> None:
     before = net.core(2).conf_state()
     assert net.core(2).apply_conf_change(cc((CT.REMOVE_NODE, 1), (CT.REMOVE_NODE, 2),
                                             (CT.REMOVE_NODE, 3))) == before
+
+
+def test_4_2_2_leader_being_removed_appends_nothing_after_its_removal() -> None:
+    """Found by the simulator (replay: python -m kvstore.sim --seed 39 --nodes 3 --steps 400
+    --membership always --broken leader-proposes-after-removal): with apply-time
+    configurations, a leader that applied its removal steps down before the others may
+    know it committed; those still need its vote, so its log must not outgrow theirs
+    (testdata/confchange_remove_leader_tail.txt shows the deadlock this prevents)."""
+    for change in (cc((CT.REMOVE_NODE, 1)), cc((CT.ADD_LEARNER, 1)),
+                   cc((CT.ADD_NODE, 4), (CT.REMOVE_NODE, 1))):
+        net = Network([1, 2, 3])
+        net.elect(1)
+        add_node(net, 4)
+        net.nodes[4].storage.apply_snapshot(net.nodes[1].storage.snapshot())
+        net.core(1).propose_conf_change(change)
+        with pytest.raises(ProposalDropped, match="leaving the voters"):
+            net.core(1).propose(b"after my removal")
+    # A change that keeps the leader leaves proposals alone.
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.core(1).propose_conf_change(cc((CT.REMOVE_NODE, 2)))
+    net.core(1).propose(b"still a voter")
+
+
+def test_4_2_2_new_leader_finding_its_removal_in_its_log_accepts_no_proposals() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.core(1).propose_conf_change(cc((CT.REMOVE_NODE, 2)))
+    net.flush()
+    net.deliver()  # 2 and 3 append the removal of 2, uncommitted
+    net.isolate(1)  # ... and 1 never hears their acknowledgements
+    net.stabilize()
+    for nid in (2, 3):
+        net.tick(nid, net.core(nid).cfg.election_ticks)  # past 1's lease
+    net.core(2).campaign()
+    for _ in range(10):
+        net.flush()
+        net.deliver()
+        if net.core(2).role == StateRole.LEADER:
+            break
+    assert net.core(2).role == StateRole.LEADER
+    with pytest.raises(ProposalDropped, match="leaving the voters"):
+        net.core(2).propose(b"x")
+    net.stabilize()  # 2 commits and applies its own removal, then steps down
+    assert net.core(2).role == StateRole.FOLLOWER
+    assert net.core(3).conf_state().voters == [1, 3]
+    net.heal()
+    for _ in range(10):
+        net.tick_all(net.core(3).cfg.election_ticks)
+        if net.leader() in (1, 3) and net.core(net.leader()).term > 2:
+            break
+    net.core(net.leader()).propose(b"without 2")
+    net.stabilize()
+    assert net.data_applied(3)[-1] == b"without 2"

@@ -11,7 +11,21 @@ import random
 
 import pytest
 
-from kvstore.raft import ConfState, Entry, HardState, MemoryStorage, ReadState, StateRole
+from kvstore.raft import (
+    ConfChange,
+    ConfChangeSingle,
+    ConfChangeType,
+    ConfState,
+    Entry,
+    EntryType,
+    HardState,
+    MemoryStorage,
+    ReadState,
+    Snapshot,
+    SnapshotMeta,
+    StateRole,
+)
+from kvstore.raft.codec import encode_conf_change
 from kvstore.sim.checker import SafetyChecker, Violation
 from kvstore.sim.client import Workload
 from kvstore.sim.node import chain_next
@@ -154,3 +168,99 @@ def test_read_state_for_a_request_never_made_is_a_violation() -> None:
     wl, _ = workload()
     with pytest.raises(Violation, match="never asked"):
         wl.on_read_state(1, ReadState(1, b"r9"))
+
+
+# --- membership -----------------------------------------------------------------
+
+CT = ConfChangeType
+V123 = ConfState(voters=[1, 2, 3])
+
+
+def conf_entry(index: int, *changes: tuple[ConfChangeType, int]) -> Entry:
+    cc = ConfChange([ConfChangeSingle(t, n) for t, n in changes])
+    return Entry(1, index, EntryType.CONF_CHANGE, encode_conf_change(cc))
+
+
+def test_configuration_timeline_follows_the_applied_conf_changes() -> None:
+    chk = SafetyChecker(V123)
+    chk.on_conf_applied(1, conf_entry(4, (CT.ADD_LEARNER, 4)),
+                        ConfState(voters=[1, 2, 3], learners=[4]))
+    chk.on_conf_applied(1, conf_entry(6, (CT.REMOVE_NODE, 1), (CT.REMOVE_NODE, 2),
+                                      (CT.REMOVE_NODE, 3)),
+                        ConfState(voters=[1, 2, 3], learners=[4]))  # invalid: ignored
+    chk.on_conf_applied(1, conf_entry(7, (CT.ADD_NODE, 4)), ConfState(voters=[1, 2, 3, 4]))
+    assert chk.conf_at(3) == V123
+    assert chk.conf_at(6) == ConfState(voters=[1, 2, 3], learners=[4])
+    assert chk.latest_conf() == ConfState(voters=[1, 2, 3, 4])
+    assert (chk.conf_changes, chk.conf_noops) == (2, 1)
+    chk.on_conf_applied(2, conf_entry(4, (CT.ADD_LEARNER, 4)),
+                        ConfState(voters=[1, 2, 3], learners=[4]))  # a later replica agrees
+
+
+def test_configuration_safety_a_replica_computing_another_configuration() -> None:
+    chk = SafetyChecker(V123)
+    chk.on_conf_applied(1, conf_entry(4, (CT.REMOVE_NODE, 3)), ConfState(voters=[1, 2]))
+    with pytest.raises(Violation, match="configuration safety"):
+        chk.on_conf_applied(2, conf_entry(4, (CT.REMOVE_NODE, 3)), ConfState(voters=[2, 3]))
+
+
+def test_configuration_safety_snapshot_and_restart_carry_the_configuration() -> None:
+    chk = SafetyChecker(V123)
+    commit(chk, 1, log(1, 1, 1, 1, 1), 5, term=1)
+    chk.on_conf_applied(1, conf_entry(4, (CT.REMOVE_NODE, 3)), ConfState(voters=[1, 2]))
+    e = Entry(1, 1, data=b"1/1")
+    chk.on_apply(1, e, chain_next(b"", e))
+    good = Snapshot(SnapshotMeta(1, 1, V123))
+    chk.on_snapshot(2, good, chain_next(b"", e))
+    chk.on_start(2, 1, V123)
+    chk.on_start(5, 0, ConfState())  # a new, empty replica
+    with pytest.raises(Violation, match="configuration safety"):
+        chk.on_start(1, 4, V123)  # forgot the change it applied at 4
+
+
+def test_vote_granted_counts_when_durable_state_covers_it() -> None:
+    chk = SafetyChecker(V123)
+    st = log(1)
+    chk.on_hard_state(1, HardState(term=7, vote=1), st, 7)
+    chk.on_vote_granted(2, 1, 7, HardState(term=7, vote=1))
+    # Stepped a later request in the same turn: only term 8 was persisted, which
+    # still forbids another vote in term 7, so the grant to 1 is safe and counts.
+    chk.on_vote_granted(3, 1, 7, HardState(term=8, vote=0))
+    chk.on_role(1, StateRole.LEADER, 7, st, V123)
+    assert chk.ballots[(7, 1)] == {1, 2, 3}
+    with pytest.raises(Violation, match="vote safety"):
+        chk.on_vote_granted(2, 3, 9, HardState(term=8, vote=2))  # not persisted at all
+    with pytest.raises(Violation, match="vote safety"):
+        chk.on_vote_granted(2, 3, 8, HardState(term=8, vote=0))  # vote not persisted
+
+
+def test_vote_quorum_a_leader_without_a_quorum_of_durable_votes() -> None:
+    chk = SafetyChecker(V123)
+    st = log(1)
+    chk.on_hard_state(1, HardState(term=2, vote=1), st, 2)
+    chk.on_hard_state(4, HardState(term=2, vote=1), st, 2)  # a learner's vote does not count
+    with pytest.raises(Violation, match="vote quorum"):
+        chk.on_role(1, StateRole.LEADER, 2, st, ConfState(voters=[1, 2, 3], learners=[4]))
+    chk.on_hard_state(2, HardState(term=3, vote=2), st, 3)
+    chk.on_hard_state(3, HardState(term=3, vote=2), st, 3)
+    chk.on_role(2, StateRole.LEADER, 3, st, V123)
+    # Joint: a majority of each half.
+    joint = ConfState(voters=[2, 3, 4], voters_outgoing=[1, 2, 3])
+    for n in (3, 4):
+        chk.on_hard_state(n, HardState(term=4, vote=4), st, 4)
+    with pytest.raises(Violation, match="vote quorum"):
+        chk.on_role(4, StateRole.LEADER, 4, st, joint)  # 3,4: incoming yes, outgoing no
+
+
+def test_configuration_lag_a_leader_two_committed_changes_behind() -> None:
+    chk = SafetyChecker(V123)
+    st = log(1)
+    chk.on_conf_applied(1, conf_entry(4, (CT.REMOVE_NODE, 3)), ConfState(voters=[1, 2]))
+    chk.on_conf_applied(1, conf_entry(6, (CT.REMOVE_NODE, 2)), ConfState(voters=[1]))
+    for n in (2, 3):
+        chk.on_hard_state(n, HardState(term=5, vote=2), st, 5)
+    for n in (1, 2):
+        chk.on_hard_state(n, HardState(term=6, vote=1), st, 6)
+    chk.on_role(1, StateRole.LEADER, 6, st, ConfState(voters=[1, 2]), applied=4)  # one behind
+    with pytest.raises(Violation, match="configuration lag"):
+        chk.on_role(2, StateRole.LEADER, 5, st, V123, applied=3)

@@ -10,7 +10,7 @@ import sys
 from kvstore.sim import run_seed
 
 SUMMARY = re.compile(
-    r"^seeds=(\d+) violations=(\d+) commits=(\d+) elapsed=[\d.]+s "
+    r"^seeds=(\d+) violations=(\d+) commits=(\d+) conf_changes=(\d+) elapsed=[\d.]+s "
     r"commits_per_sec=\d+ seeds_per_min=\d+$", re.M)
 
 
@@ -38,6 +38,17 @@ def test_clean_run_prints_the_summary_and_exits_zero() -> None:
     assert "VIOLATION" not in out.stdout
 
 
+def test_membership_flag_counts_committed_conf_changes() -> None:
+    counts = {}
+    for mode in ("always", "never"):
+        out = sim("--seeds", "3", "--steps", "300", "--membership", mode)
+        assert out.returncode == 0, out.stdout + out.stderr
+        m = SUMMARY.search(out.stdout)
+        assert m is not None and m.group(2) == "0", out.stdout
+        counts[mode] = int(m.group(4))
+    assert counts["always"] > 0 and counts["never"] == 0
+
+
 def test_broken_core_fails_with_a_report_and_the_replay_reproduces_it() -> None:
     out = sim("--seeds", "300", "--steps", "400", "--broken", "commit-old-term",
               "--stop-after", "1", "--jobs", "2")
@@ -62,7 +73,8 @@ def test_bad_arguments_exit_2_with_a_message() -> None:
                       (["--seeds", "0"], "must be positive"),
                       (["--seeds", "x"], "not an integer"),
                       (["--trace"], "--trace needs --seed"),
-                      (["--broken", "nope"], "invalid choice")]:
+                      (["--broken", "nope"], "invalid choice"),
+                      (["--membership", "sometimes"], "invalid choice")]:
         out = sim(*args)
         assert out.returncode == 2, args
         assert msg in out.stderr, (args, out.stderr)

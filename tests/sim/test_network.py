@@ -148,3 +148,17 @@ def test_partition_bridge_only_the_bridge_sees_everyone() -> None:
     r = reach(cut_links("bridge", ids, 0, random.Random(0)), ids)
     assert r[4] == {1, 2, 3, 5}
     assert r[2] == {4, 5} and r[1] == {3, 4}
+
+
+def test_a_ban_outlives_partitions_and_heal_until_unban() -> None:
+    net = Network(params(), random.Random(8), Trace())
+    net.ban(3, [1, 2, 3])
+    net.set_partition({(1, 2)})
+    net.set_partition(set())  # the partition heals...
+    net.heal()  # ...and so does everything else, but not the ban
+    for frm, to in [(1, 3), (3, 2), (1, 2)]:
+        net.send(append(frm, to, frm * 10 + to), now=0)
+    assert [(n, m.index) for _at, n, m in drain(net) if m is not None] == [(2, 12)]
+    net.unban(3)
+    net.send(append(1, 3, 13), now=0)
+    assert [(n, m.index) for _at, n, m in drain(net) if m is not None] == [(3, 13)]
