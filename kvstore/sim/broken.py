@@ -13,11 +13,17 @@ follower gave its leader by acknowledging a heartbeat (no vote, its own
 included, before the lease ends). Two forced campaigns behind a partition
 then elect a new leader while the old one still serves lease reads; the
 simulator must report a read index safety violation.
+
+`QuiesceFreezesLeaseClockCore` stops a quiesced replica's lease clock (its
+`ticks`) while quiet, as a host that stopped ticking quiet groups would. A
+quiesced leader cut off from its followers then keeps a lease forever, and
+serves stale lease reads after the others elected a new leader; the
+simulator must report it (seeds that draw quiescence and lease reads).
 """
 
 from __future__ import annotations
 
-from kvstore.raft import RaftCore
+from kvstore.raft import RaftCore, StateRole
 
 
 class CommitOldTermCore(RaftCore):
@@ -34,7 +40,17 @@ class CampaignIgnoresLeaseCore(RaftCore):
         self.hup()
 
 
+class QuiesceFreezesLeaseClockCore(RaftCore):
+    """TEST-ONLY: quiet time does not count towards the end of a lease."""
+
+    def tick(self) -> None:
+        if self.quiesced and self.role == StateRole.LEADER:
+            return
+        super().tick()
+
+
 BROKEN_CORES: dict[str, type[RaftCore]] = {
     "commit-old-term": CommitOldTermCore,
     "campaign-ignores-lease": CampaignIgnoresLeaseCore,
+    "quiesce-freezes-lease-clock": QuiesceFreezesLeaseClockCore,
 }

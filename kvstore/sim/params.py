@@ -73,6 +73,7 @@ class SimParams:
     max_uncommitted_entries_size: int
     check_quorum: bool
     pre_vote: bool
+    quiesce_ticks: int = 0  # idle groups go quiet (kvstore/raft/quiesce.py); 0 = never
 
     def config(self, node_id: int, applied: int) -> Config:
         """The core's Config for one node (re)started at `applied`."""
@@ -91,6 +92,7 @@ class SimParams:
                 ReadOnlyOption.LEASE_BASED if self.lease_reads else ReadOnlyOption.SAFE
             ),
             max_clock_drift_ticks=min(2, self.election_ticks - 1),
+            quiesce_ticks=self.quiesce_ticks,
         )
         cfg.validate()
         return cfg
@@ -112,6 +114,7 @@ class SimParams:
             f"max_ready={self.max_committed_size_per_ready} "
             f"max_uncommitted={self.max_uncommitted_entries_size} "
             f"check_quorum={self.check_quorum} pre_vote={self.pre_vote}"
+            f"{f' quiesce={self.quiesce_ticks}' if self.quiesce_ticks else ''}"
         )
 
 
@@ -169,7 +172,9 @@ def draw_params(rng: random.Random, nodes: int, steps: int) -> SimParams:
         pre_vote=pre_vote,
         campaign_rate=_rate(rng, 0.01, p_zero=0.5),
     )
-    return _figure8(p, rng) if rng.random() < FIGURE8_SHARE else p
+    p = _figure8(p, rng) if rng.random() < FIGURE8_SHARE else p
+    # Drawn last, so the draws above keep their values.
+    return replace(p, quiesce_ticks=rng.choice((0, 0, 1, 2, 5, 3 * election)))
 
 
 def _figure8(p: SimParams, rng: random.Random) -> SimParams:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from kvstore.raft import Entry, Message, MessageType, RaftCore, ReadState, StateRole
 from kvstore.sim.checker import SafetyChecker, Violation
 from kvstore.sim.client import Workload
+from kvstore.sim.liveness import NodeLiveness
 from kvstore.sim.nemesis import Nemesis, leader_of
 from kvstore.sim.network import Network
 from kvstore.sim.node import CoreFactory, SimNode
@@ -83,6 +84,7 @@ class Simulation:
         self.workload = Workload(seed, self.params, random.Random(rng.getrandbits(64)),
                                  self.checker, self.trace)
         self._core_rngs = random.Random(rng.getrandbits(64))
+        self.liveness = NodeLiveness(self.params, self.trace)
         voters = list(range(1, self.params.nodes + 1))
         self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
         self._phase = {i: rng.randrange(TICK) for i in voters}
@@ -128,6 +130,7 @@ class Simulation:
         if chaos:
             self.nemesis.step(self)
             self.workload.step(self.now, self.nodes)
+        self.liveness.step(self)
         for nid in sorted(self.nodes):
             node = self.nodes[nid]
             if node.core is not None and not node.paused_until and node.core.has_ready():
@@ -179,6 +182,7 @@ class Simulation:
             return False
         else:
             self.trace.msg(self.now, "deliver", m)
+            self.liveness.heard_from(m.to, m.frm, self.now)
             core.step(m)
             if m.type == MessageType.SNAPSHOT:
                 self.trace.tally("snapshot_msgs")
@@ -204,6 +208,7 @@ class Simulation:
         node = self.nodes[nid]
         cfg = self.params.config(nid, node.applied)
         node.start(self._factory, cfg, random.Random(self._core_rngs.getrandbits(64)))
+        self.liveness.restarted(nid, self.now)
         self.trace.note(self.now, "nemesis", f"start {nid} applied={node.applied} "
                         f"hs={node.storage.hard_state} first={node.storage.first_index()} "
                         f"last={node.storage.last_index()}")
