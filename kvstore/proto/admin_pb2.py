@@ -24,43 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvstore/v1/admin.proto\x12\nkvstore.v1\"\x0f\n\rStatusRequest\"\xdf\x01\n\x0bGroupStatus\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.kvstore.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x12\n\nlast_index\x18\x07 \x01(\x04\x12\x16\n\x0esnapshot_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\x04\x12\x10\n\x08learners\x18\n \x03(\x04\"o\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\'\n\x06groups\x18\x04 \x03(\x0b\x32\x17.kvstore.v1.GroupStatus\"(\n\x12\x43lusterInfoRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"\'\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\">\n\tShardInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\x04\x12\x13\n\x0bleader_hint\x18\x03 \x01(\x04\"\xb7\x01\n\x0b\x43lusterInfo\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x13\n\x0bshard_count\x18\x03 \x01(\r\x12\x0e\n\x06vnodes\x18\x04 \x01(\r\x12\x14\n\x0chash_version\x18\x05 \x01(\r\x12#\n\x05nodes\x18\x06 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12%\n\x06shards\x18\x07 \x03(\x0b\x32\x15.kvstore.v1.ShardInfo\"N\n\x15TransferLeaderRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\"9\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"~\n\x17\x43hangeMembershipRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12,\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1c.kvstore.v1.MembershipAction\x12\x0f\n\x07node_id\x18\x04 \x01(\x04\"K\n\x18\x43hangeMembershipResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06voters\x18\x02 \x03(\x04\x12\x10\n\x08learners\x18\x03 \x03(\x04\"7\n\x13SetClockRateRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\"$\n\x14SetClockRateResponse\x12\x0c\n\x04rate\x18\x01 \x01(\x01*\x89\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x01\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x02\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x03\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x04*\x95\x01\n\x10MembershipAction\x12!\n\x1dMEMBERSHIP_ACTION_UNSPECIFIED\x10\x00\x12!\n\x1dMEMBERSHIP_ACTION_ADD_LEARNER\x10\x01\x12\x1d\n\x19MEMBERSHIP_ACTION_PROMOTE\x10\x02\x12\x1c\n\x18MEMBERSHIP_ACTION_REMOVE\x10\x03\x32\x9b\x03\n\x05\x41\x64min\x12?\n\x06Status\x12\x19.kvstore.v1.StatusRequest\x1a\x1a.kvstore.v1.StatusResponse\x12\x46\n\x0b\x43lusterInfo\x12\x1e.kvstore.v1.ClusterInfoRequest\x1a\x17.kvstore.v1.ClusterInfo\x12W\n\x0eTransferLeader\x12!.kvstore.v1.TransferLeaderRequest\x1a\".kvstore.v1.TransferLeaderResponse\x12]\n\x10\x43hangeMembership\x12#.kvstore.v1.ChangeMembershipRequest\x1a$.kvstore.v1.ChangeMembershipResponse\x12Q\n\x0cSetClockRate\x12\x1f.kvstore.v1.SetClockRateRequest\x1a .kvstore.v1.SetClockRateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvstore/v1/admin.proto\x12\nkvstore.v1\"\x0f\n\rStatusRequest\"\xf1\x01\n\x0bGroupStatus\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.kvstore.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x12\n\nlast_index\x18\x07 \x01(\x04\x12\x16\n\x0esnapshot_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\x04\x12\x10\n\x08learners\x18\n \x03(\x04\x12\x10\n\x08quiesced\x18\x0b \x01(\x08\"o\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\'\n\x06groups\x18\x04 \x03(\x0b\x32\x17.kvstore.v1.GroupStatus\"(\n\x12\x43lusterInfoRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"\'\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\">\n\tShardInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\x04\x12\x13\n\x0bleader_hint\x18\x03 \x01(\x04\"\xb7\x01\n\x0b\x43lusterInfo\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x13\n\x0bshard_count\x18\x03 \x01(\r\x12\x0e\n\x06vnodes\x18\x04 \x01(\r\x12\x14\n\x0chash_version\x18\x05 \x01(\r\x12#\n\x05nodes\x18\x06 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12%\n\x06shards\x18\x07 \x03(\x0b\x32\x15.kvstore.v1.ShardInfo\"N\n\x15TransferLeaderRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\"9\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"~\n\x17\x43hangeMembershipRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12,\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1c.kvstore.v1.MembershipAction\x12\x0f\n\x07node_id\x18\x04 \x01(\x04\"K\n\x18\x43hangeMembershipResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06voters\x18\x02 \x03(\x04\x12\x10\n\x08learners\x18\x03 \x03(\x04\"7\n\x13SetClockRateRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\"$\n\x14SetClockRateResponse\x12\x0c\n\x04rate\x18\x01 \x01(\x01*\x89\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x01\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x02\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x03\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x04*\x95\x01\n\x10MembershipAction\x12!\n\x1dMEMBERSHIP_ACTION_UNSPECIFIED\x10\x00\x12!\n\x1dMEMBERSHIP_ACTION_ADD_LEARNER\x10\x01\x12\x1d\n\x19MEMBERSHIP_ACTION_PROMOTE\x10\x02\x12\x1c\n\x18MEMBERSHIP_ACTION_REMOVE\x10\x03\x32\x9b\x03\n\x05\x41\x64min\x12?\n\x06Status\x12\x19.kvstore.v1.StatusRequest\x1a\x1a.kvstore.v1.StatusResponse\x12\x46\n\x0b\x43lusterInfo\x12\x1e.kvstore.v1.ClusterInfoRequest\x1a\x17.kvstore.v1.ClusterInfo\x12W\n\x0eTransferLeader\x12!.kvstore.v1.TransferLeaderRequest\x1a\".kvstore.v1.TransferLeaderResponse\x12]\n\x10\x43hangeMembership\x12#.kvstore.v1.ChangeMembershipRequest\x1a$.kvstore.v1.ChangeMembershipResponse\x12Q\n\x0cSetClockRate\x12\x1f.kvstore.v1.SetClockRateRequest\x1a .kvstore.v1.SetClockRateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kvstore.proto.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTROLE']._serialized_start=1167
-  _globals['_RAFTROLE']._serialized_end=1304
-  _globals['_MEMBERSHIPACTION']._serialized_start=1307
-  _globals['_MEMBERSHIPACTION']._serialized_end=1456
+  _globals['_RAFTROLE']._serialized_start=1185
+  _globals['_RAFTROLE']._serialized_end=1322
+  _globals['_MEMBERSHIPACTION']._serialized_start=1325
+  _globals['_MEMBERSHIPACTION']._serialized_end=1474
   _globals['_STATUSREQUEST']._serialized_start=38
   _globals['_STATUSREQUEST']._serialized_end=53
   _globals['_GROUPSTATUS']._serialized_start=56
-  _globals['_GROUPSTATUS']._serialized_end=279
-  _globals['_STATUSRESPONSE']._serialized_start=281
-  _globals['_STATUSRESPONSE']._serialized_end=392
-  _globals['_CLUSTERINFOREQUEST']._serialized_start=394
-  _globals['_CLUSTERINFOREQUEST']._serialized_end=434
-  _globals['_NODEINFO']._serialized_start=436
-  _globals['_NODEINFO']._serialized_end=475
-  _globals['_SHARDINFO']._serialized_start=477
-  _globals['_SHARDINFO']._serialized_end=539
-  _globals['_CLUSTERINFO']._serialized_start=542
-  _globals['_CLUSTERINFO']._serialized_end=725
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=727
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=805
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=807
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=864
-  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_start=866
-  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_end=992
-  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_start=994
-  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_end=1069
-  _globals['_SETCLOCKRATEREQUEST']._serialized_start=1071
-  _globals['_SETCLOCKRATEREQUEST']._serialized_end=1126
-  _globals['_SETCLOCKRATERESPONSE']._serialized_start=1128
-  _globals['_SETCLOCKRATERESPONSE']._serialized_end=1164
-  _globals['_ADMIN']._serialized_start=1459
-  _globals['_ADMIN']._serialized_end=1870
+  _globals['_GROUPSTATUS']._serialized_end=297
+  _globals['_STATUSRESPONSE']._serialized_start=299
+  _globals['_STATUSRESPONSE']._serialized_end=410
+  _globals['_CLUSTERINFOREQUEST']._serialized_start=412
+  _globals['_CLUSTERINFOREQUEST']._serialized_end=452
+  _globals['_NODEINFO']._serialized_start=454
+  _globals['_NODEINFO']._serialized_end=493
+  _globals['_SHARDINFO']._serialized_start=495
+  _globals['_SHARDINFO']._serialized_end=557
+  _globals['_CLUSTERINFO']._serialized_start=560
+  _globals['_CLUSTERINFO']._serialized_end=743
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=745
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=823
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=825
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=882
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_start=884
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_end=1010
+  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_start=1012
+  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_end=1087
+  _globals['_SETCLOCKRATEREQUEST']._serialized_start=1089
+  _globals['_SETCLOCKRATEREQUEST']._serialized_end=1144
+  _globals['_SETCLOCKRATERESPONSE']._serialized_start=1146
+  _globals['_SETCLOCKRATERESPONSE']._serialized_end=1182
+  _globals['_ADMIN']._serialized_start=1477
+  _globals['_ADMIN']._serialized_end=1888
 # @@protoc_insertion_point(module_scope)

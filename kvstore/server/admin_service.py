@@ -68,6 +68,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                 applied_index=c.applied_index, last_index=c.last_index,
                 snapshot_index=self.host.store.group(gid).snapshot().meta.index,
                 voters=sorted(set(cs.voters) | set(cs.voters_outgoing)), learners=cs.learners,
+                quiesced=c.quiesced,
             ))
         return admin_pb2.StatusResponse(node_id=self.host.node_id, address=self.address,
                                         cluster_id=self.shard_map.cluster_id, groups=groups)

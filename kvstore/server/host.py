@@ -48,6 +48,7 @@ from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
+from kvstore.server.liveness import PeerLiveness
 from kvstore.server.snapshots import read_staged, staged_path
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
@@ -96,6 +97,13 @@ class MultiRaftHost:
         self.sm = sm
         self.placement = placement
         self._send = send
+        # Node beats and peer silence, for quiesced groups (liveness.py); None when off.
+        self.liveness: PeerLiveness | None = None
+        if cfg.quiesce_ticks:
+            self.liveness = PeerLiveness(
+                sorted(p for p in cfg.peers if p != cfg.node_id),
+                beat_ticks=max(1, cfg.election_ticks // 4), dead_after_ticks=cfg.election_ticks)
+            self._send = self.liveness.wrap_send(send, lambda: self.ticks)
         self._send_snapshot = send_snapshot
         self.snapshots_installed = 0
         self.compactions = 0
@@ -126,7 +134,7 @@ class MultiRaftHost:
     def _open_group(self, gid: int) -> Group:
         rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
                     heartbeat_ticks=self.cfg.heartbeat_ticks,
-                    applied=self.store.applied_index(gid))
+                    applied=self.store.applied_index(gid), quiesce_ticks=self.cfg.quiesce_ticks)
         core = RaftCore(rc, self.store.group(gid), random.Random(self._rng.getrandbits(64)))
         g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
         return g
@@ -260,6 +268,24 @@ class MultiRaftHost:
                 g.core.tick()
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self._balance_leaders()
+        if due and self.liveness is not None:
+            self._check_peers(self.liveness)
+
+    def peer_heard(self, peer: int) -> None:
+        """The transport received a batch (perhaps an empty node beat) from `peer`."""
+        if self.liveness is not None:
+            self.liveness.heard(peer, self.ticks)
+
+    def _check_peers(self, liveness: PeerLiveness) -> None:
+        """Send node beats that are due; wake quiesced followers of silent peers."""
+        for peer in liveness.beats_due(self.ticks):
+            self._send(peer, [])
+        silent = liveness.silent(self.ticks)
+        if silent:
+            for g in self.groups.values():
+                if g.core.quiesced and g.core.leader_id in silent:
+                    g.core.report_leader_down()
+                    log.info("host.leader_silent", group=g.gid, leader=g.core.leader_id)
 
     def set_clock_rate(self, rate: float) -> None:
         """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).
