@@ -55,7 +55,7 @@ class KeysConfig:
 
     @classmethod
     def smoke(cls) -> KeysConfig:
-        return cls(keys=2000, shards=4, processes=1, concurrency=64, bench_concurrency=8,
+        return cls(keys=500, shards=4, processes=1, concurrency=64, bench_concurrency=8,
                    duration_s=0.5, warmup_s=0.2)
 
 
