@@ -56,14 +56,17 @@ class ScaleConfig:
                    concurrency=8, keys=100)
 
 
-def rss_mib(pid: int) -> float | None:
-    """Resident set size of `pid` in MiB, or None if it cannot be read."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """Resident memory of `pid` in MiB from /proc/PID/status, or None if unreadable.
+
+    `VmRSS` counts the LMDB file pages the process has mapped and touched (page
+    cache the kernel can reclaim); `RssAnon` is the process's own memory."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     for line in text.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return None
 

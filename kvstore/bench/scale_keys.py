@@ -102,10 +102,11 @@ def load_keys(endpoints: list[str], keys: int, value_size: int, processes: int,
         return sum(f.result() for f in futs)
 
 
-def _rss(pid: int) -> float | None:
+def _rss(pid: int, field: str = "VmRSS") -> float | None:
     from kvstore.bench.scale import rss_mib
 
-    return rss_mib(pid)
+    rss = rss_mib(pid, field)
+    return None if rss is None else round(rss, 1)
 
 
 def run_keys(cfg: KeysConfig, note: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -129,10 +130,12 @@ def run_keys(cfg: KeysConfig, note: Callable[[str], None] | None = None) -> dict
             "disk_mib_per_node": [round(disk_bytes(n.dir / "data") / 2**20, 1)
                                   for _, n in sorted(cluster.nodes.items())],
             "rss_after_load_mib": [_rss(p) for p in pids],
+            "rss_anon_after_load_mib": [_rss(p, "RssAnon") for p in pids],
         }
         say("measuring put and get over the whole key space")
         out.update(_measure(cfg, cluster.endpoints, pids))
         out["rss_after_bench_mib"] = [_rss(p) for p in pids]
+        out["rss_anon_after_bench_mib"] = [_rss(p, "RssAnon") for p in pids]
     finally:
         cluster.stop()
         if cfg.work_dir is None:
@@ -156,18 +159,22 @@ def _measure(cfg: KeysConfig, endpoints: list[str], pids: list[int]) -> dict[str
     return out
 
 
-KEYS_HEADER = ("keys", "load keys/s", "disk MiB per node", "RSS MiB per node (loaded)",
+def _mean(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.fmean(known):,.0f}" if known else "-"
+
+
+KEYS_HEADER = ("keys", "load keys/s", "disk MiB per node", "RSS MiB per node: all / anon",
                "put/s", "get/s (linearizable)", "get misses")
 
 
 def format_keys_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(KEYS_HEADER) + " |", "|" + "---|" * len(KEYS_HEADER)]
     for r in rows:
-        rss = [v for v in r["rss_after_bench_mib"] if v is not None]
         cells = (
             f"{r['keys']:,}", f"{r['load_keys_per_s']:,.0f}",
             f"{statistics.fmean(r['disk_mib_per_node']):,.0f}",
-            f"{statistics.fmean(rss):,.0f}" if rss else "-",
+            f"{_mean(r['rss_after_bench_mib'])} / {_mean(r['rss_anon_after_bench_mib'])}",
             f"{r['put']['ops_per_s']:,.0f}", f"{r['get']['ops_per_s']:,.0f}",
             str(r["get"]["misses"]),
         )
