@@ -20,8 +20,8 @@ Rules (functions take the `RaftCore` as first argument, like leader.py):
   candidate refuses it for an election timeout, exactly as an active
   follower that just heard from its leader would.
 - The host wakes a quiesced follower whose leader's node stopped answering
-  (`report_leader_down`); the follower keeps its counted `election_elapsed`
-  and campaigns at once if a timeout has passed.
+  (`report_leader_down`); the follower keeps its counted `election_elapsed`,
+  capped at one election timeout, and campaigns at its randomized timeout.
 
 Why leases stay safe: a quiesced leader's `ticks` keep running and it sends
 no heartbeats, so no acknowledgement renews its lease; it ends
@@ -106,4 +106,8 @@ def on_quiesce_heartbeat(core: RaftCore, m: Message) -> None:
 
 def report_leader_down(core: RaftCore) -> None:
     if core.quiesced and core.role != StateRole.LEADER:
-        core.quiesced = False  # election_elapsed kept: it counted while quiesced
+        core.quiesced = False
+        # Keep what counted while quiet (at least a timeout: votes may be granted),
+        # but no more, so that followers woken together campaign at their own
+        # randomized timeouts instead of all on the next tick (a split vote).
+        core.election_elapsed = min(core.election_elapsed, core.cfg.election_ticks)

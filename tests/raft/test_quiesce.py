@@ -144,6 +144,21 @@ def test_quiesced_followers_of_a_dead_leader_campaign_only_when_the_host_reports
     assert net.leader() in (2, 3) and net.core(net.leader()).term > term
 
 
+def test_followers_woken_together_keep_one_timeout_and_campaign_at_their_own_times() -> None:
+    net = quiet_net()
+    quiesce_all(net)
+    e = net.core(2).cfg.election_ticks
+    net.isolate(1)
+    net.tick_all(5 * e)  # quiet for long: both counted far past a timeout
+    for nid in (2, 3):
+        net.core(nid).report_leader_down()
+        assert net.core(nid).election_elapsed == e  # may grant votes, not campaign yet
+    timeouts = {nid: net.core(nid).randomized_election_timeout for nid in (2, 3)}
+    assert timeouts[2] != timeouts[3]  # the seeds of this test differ; so do the starts
+    net.tick_all(min(timeouts.values()) - e + 1)
+    assert [net.core(i).role for i in (2, 3)].count(StateRole.LEADER) == 1
+
+
 def test_report_leader_down_is_ignored_by_awake_followers_and_leaders() -> None:
     net = quiet_net()
     before = net.core(2).election_elapsed
