@@ -31,6 +31,7 @@ from kvstore.bench.targets import Target, bench_key, make_target
 
 ERROR_BACKOFF_S = 0.01  # after a failed op, so a dead cluster does not become a busy loop
 MAX_ERROR_SAMPLES = 3
+MAX_KEY_LIST = 1_000_000
 
 
 @dataclass(slots=True)
@@ -112,7 +113,9 @@ async def _measure(spec: ProcSpec, target: Target, progress: Any, warm_end: floa
     warm_ns, end_ns = int(warm_end * 1e9) + offset, int(end * 1e9) + offset
     reads, writes = Recorder(spec.expected_ops), Recorder(spec.expected_ops)
     tally = _Tally()
-    keys = [bench_key(i) for i in range(spec.keys)]
+    # Precomputed keys keep the hot loop lean; beyond MAX_KEY_LIST, building the
+    # list would eat the warm-up and measured window (and memory): format per op.
+    keys = [bench_key(i) for i in range(spec.keys)] if spec.keys <= MAX_KEY_LIST else None
     if spec.workload == "put":
         fraction = 0.0
     elif spec.workload == "get":
@@ -125,7 +128,7 @@ async def _measure(spec: ProcSpec, target: Target, progress: Any, warm_end: floa
     try:
         await asyncio.gather(*(
             _worker(random.Random(spec.seed * 1_000_003 + spec.index * 10_007 + w), keys,
-                    fraction, target, reads, writes, tally, warm_ns, end_ns)
+                    spec.keys, fraction, target, reads, writes, tally, warm_ns, end_ns)
             for w in range(spec.workers)))
     finally:
         ticker.cancel()
@@ -141,16 +144,16 @@ async def _measure(spec: ProcSpec, target: Target, progress: Any, warm_end: floa
     }
 
 
-async def _worker(rng: random.Random, keys: list[bytes], read_fraction: float, target: Target,
-                  reads: Recorder, writes: Recorder, tally: _Tally, warm_ns: int,
-                  end_ns: int) -> None:
+async def _worker(rng: random.Random, keys: list[bytes] | None, n: int, read_fraction: float,
+                  target: Target, reads: Recorder, writes: Recorder, tally: _Tally,
+                  warm_ns: int, end_ns: int) -> None:
     # The hot loop: locals only, one random draw per key (plus one per op when mixed).
     perf = time.perf_counter_ns
     rand = rng.random
-    n = len(keys)
     get, put = target.get, target.put
     while True:
-        key = keys[int(rand() * n)]
+        i = int(rand() * n)
+        key = keys[i] if keys is not None else bench_key(i)
         is_read = read_fraction >= 1.0 or (read_fraction > 0.0 and rand() < read_fraction)
         t0 = perf()
         if t0 >= end_ns:

@@ -36,7 +36,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GroupStatus(_message.Message):
-    __slots__ = ("group_id", "role", "term", "leader_id", "commit_index", "applied_index", "last_index", "snapshot_index", "voters", "learners", "target_voters", "target_learners")
+    __slots__ = ("group_id", "role", "term", "leader_id", "commit_index", "applied_index", "last_index", "snapshot_index", "voters", "learners", "target_voters", "target_learners", "quiesced")
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class GroupStatus(_message.Message):
     LEARNERS_FIELD_NUMBER: _ClassVar[int]
     TARGET_VOTERS_FIELD_NUMBER: _ClassVar[int]
     TARGET_LEARNERS_FIELD_NUMBER: _ClassVar[int]
+    QUIESCED_FIELD_NUMBER: _ClassVar[int]
     group_id: int
     role: RaftRole
     term: int
@@ -61,7 +62,8 @@ class GroupStatus(_message.Message):
     learners: _containers.RepeatedScalarFieldContainer[int]
     target_voters: _containers.RepeatedScalarFieldContainer[int]
     target_learners: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, group_id: _Optional[int] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target_voters: _Optional[_Iterable[int]] = ..., target_learners: _Optional[_Iterable[int]] = ...) -> None: ...
+    quiesced: bool
+    def __init__(self, group_id: _Optional[int] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target_voters: _Optional[_Iterable[int]] = ..., target_learners: _Optional[_Iterable[int]] = ..., quiesced: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
     __slots__ = ("node_id", "address", "cluster_id", "groups", "epoch", "removed_nodes")

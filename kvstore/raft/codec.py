@@ -68,17 +68,18 @@ def message_to_list(m: Message) -> list[Any]:
     return [
         int(m.type), m.to, m.frm, m.term, m.log_term, m.index,
         [entry_to_list(e) for e in m.entries], m.commit, m.reject, m.reject_hint,
-        m.context, _snapshot_to_list(m.snapshot),
+        m.context, _snapshot_to_list(m.snapshot), m.quiesce,
     ]
 
 
 def message_from_list(v: Any) -> Message:
     try:
-        (typ, to, frm, term, log_term, index, ents, commit, reject, hint, ctx, snap) = v
+        (typ, to, frm, term, log_term, index, ents, commit, reject, hint, ctx, snap,
+         quiesce) = v
         return Message(
             MessageType(typ), _int(to), _int(frm), _int(term), _int(log_term), _int(index),
             [entry_from_list(e) for e in ents], _int(commit), bool(reject), _int(hint),
-            _bytes(ctx), _snapshot_from_list(snap),
+            _bytes(ctx), _snapshot_from_list(snap), bool(quiesce),
         )
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"malformed raft message: {exc}") from exc

@@ -8,6 +8,15 @@ the heartbeats a quorum acknowledged. A follower that acknowledged a heartbeat
 refuses to vote for `election_ticks` of its own ticks after it (CheckQuorum's
 "in lease" rule), so no other leader can exist before the lease ends unless a
 follower's clock runs faster than the bound.
+
+Quiescence (`quiesce_ticks` > 0): a leader whose group has been idle for
+`quiesce_ticks` ticks, with every replica's log matching its committed log,
+sends one last heartbeat marked `quiesce` and stops heartbeating; followers
+that match stop their election timers. Any message or local request wakes a
+replica. Quiescence never extends a lease: the leader's tick count keeps
+running, so its lease ends as if it had stopped hearing from its followers.
+A quiesced follower of a dead leader needs its host to tell it
+(`RaftCore.report_leader_down`), because nothing else will.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class Config:
     pre_vote: bool = True
     read_only_option: ReadOnlyOption = ReadOnlyOption.SAFE
     max_clock_drift_ticks: int = 2
+    quiesce_ticks: int = 0  # 0: never quiesce
 
     def validate(self) -> None:
         if self.id <= 0:
@@ -47,5 +57,7 @@ class Config:
             raise ValueError("max_inflight_msgs must be positive")
         if not 0 <= self.max_clock_drift_ticks < self.election_ticks:
             raise ValueError("max_clock_drift_ticks must be in [0, election_ticks)")
+        if self.quiesce_ticks < 0:
+            raise ValueError("quiesce_ticks must be >= 0")
         if self.read_only_option == ReadOnlyOption.LEASE_BASED and not self.check_quorum:
             raise ValueError("lease-based reads require check_quorum")

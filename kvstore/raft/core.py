@@ -17,7 +17,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kvstore.raft import candidate, follower, leader
+from kvstore.raft import candidate, follower, leader, quiesce
 from kvstore.raft.codec import DecodeError, decode_conf_change, encode_conf_change
 from kvstore.raft.config import Config, ReadOnlyOption
 from kvstore.raft.errors import NotLeaderError, ProposalDropped, RaftError
@@ -89,6 +89,9 @@ class RaftCore:
         # Total ticks since this core was created: the leader's lease clock, and
         # the boot fence that keeps a restarted node from voting inside a lease.
         self.ticks = 1
+        # Quiescence (quiesce.py): an idle group's replicas stop their timers.
+        self.quiesced = False
+        self.quiet_ticks = 0
         self._step_role: Callable[[RaftCore, Message], None] = follower.step
 
         hs, cs = storage.initial_state()
@@ -152,6 +155,8 @@ class RaftCore:
             self.cfg.election_ticks + self.rng.randrange(self.cfg.election_ticks))
         self.lead_transferee = NONE
         self.lease_revoked = False
+        self.quiesced = False
+        self.quiet_ticks = 0
         self.trk.reset_votes()
         last = self.log.last_index()
         for nid, pr in self.trk.progress.items():
@@ -182,6 +187,7 @@ class RaftCore:
         self._step_role = candidate.step
         self.trk.reset_votes()
         self.leader_id = NONE
+        self.quiesced = False
         self.role = StateRole.PRE_CANDIDATE
 
     def become_leader(self) -> None:
@@ -263,7 +269,9 @@ class RaftCore:
     # --- inputs ------------------------------------------------------------
     def tick(self) -> None:
         self.ticks += 1
-        if self.role == StateRole.LEADER:
+        if self.quiesced:
+            quiesce.tick_quiesced(self)
+        elif self.role == StateRole.LEADER:
             leader.tick(self)
         else:
             self.election_elapsed += 1
@@ -277,6 +285,7 @@ class RaftCore:
         A follower that acknowledged a heartbeat must not vote (itself
         included) before the lease it granted ends; a forced campaign after
         TimeoutNow is the one exception (the old leader revoked its lease)."""
+        self._touch()
         if self.role != StateRole.LEADER and self._in_lease():
             return
         self.hup()
@@ -285,6 +294,8 @@ class RaftCore:
         """Feed a message from a peer. Never raises; invalid or stale input is dropped."""
         if m.type in LOCAL_MESSAGES or m.frm == NONE or m.frm == self.id:
             return
+        if quiesce.wakes(m):
+            self._touch()
         if m.term > self.term:
             if not self._accept_higher_term(m):
                 return
@@ -306,6 +317,23 @@ class RaftCore:
         lead = m.frm if m.type in (_MT.APPEND, _MT.HEARTBEAT, _MT.SNAPSHOT) else NONE
         self.become_follower(m.term, lead)
         return True
+
+    def _touch(self) -> None:
+        """Activity: wake if quiesced, and restart the leader's count of idle ticks."""
+        if self.quiesced:
+            quiesce.wake(self)
+        self.quiet_ticks = 0
+
+    def wake(self) -> None:
+        """Leave quiescence now (host: e.g. an operator asked for it)."""
+        self._touch()
+
+    def report_leader_down(self) -> None:
+        """Host: this follower's leader's node stopped answering (node-level liveness).
+
+        A quiesced follower hears nothing from a live leader either, so only
+        the host can tell the two apart; this resumes its election timer."""
+        quiesce.report_leader_down(self)
 
     def _in_lease(self) -> bool:
         if not self.cfg.check_quorum:
@@ -368,6 +396,7 @@ class RaftCore:
         return index
 
     def _propose(self, e: Entry) -> int:
+        self._touch()
         if self.role != StateRole.LEADER:
             raise NotLeaderError(self.leader_id)
         if self.lead_transferee != NONE:
@@ -383,6 +412,7 @@ class RaftCore:
         return e.index
 
     def read_index(self, ctx: bytes) -> None:
+        self._touch()
         m = Message(_MT.READ_INDEX, frm=self.id, term=self.term, context=ctx)
         if self.role == StateRole.LEADER:
             leader.handle_read_index(self, m)
@@ -396,6 +426,7 @@ class RaftCore:
         return leader.lease_read_index(self)
 
     def transfer_leader(self, to: int) -> None:
+        self._touch()
         m = Message(_MT.TRANSFER_LEADER, frm=self.id, term=self.term, index=to)
         if self.role == StateRole.LEADER:
             leader.handle_transfer(self, m)
@@ -413,6 +444,7 @@ class RaftCore:
 
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
         """Called by the host after applying a committed CONF_CHANGE entry."""
+        self._touch()
         new = apply_conf_change(self.trk.config, cc)
         if new is not None:
             self.trk.set_config(new, self.log.last_index() + 1)
@@ -422,11 +454,14 @@ class RaftCore:
 
     # --- Ready -------------------------------------------------------------
     def has_ready(self) -> bool:
+        # Called for every group on every host turn: compare fields, build nothing.
+        log, ps, ph = self.log, self._prev_soft, self._prev_hard
         return bool(
-            self.msgs or self.read_states or self.log.unstable.entries
-            or self.log.unstable.snapshot is not None
-            or self.log.has_next_committed_entries()
-            or self.soft_state() != self._prev_soft or self.hard_state() != self._prev_hard
+            self.msgs or self.read_states or log.unstable.entries
+            or log.unstable.snapshot is not None
+            or ps.leader_id != self.leader_id or ps.role != self.role
+            or ph.term != self.term or ph.vote != self.vote or ph.commit != log.committed
+            or log.has_next_committed_entries()
         )
 
     def ready(self) -> Ready:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kvstore.raft import quiesce
 from kvstore.raft.tracker import TrackerConfig
 from kvstore.raft.types import NONE, Message, MessageType, ReadState, Snapshot
 
@@ -69,6 +70,8 @@ def handle_append(core: RaftCore, m: Message) -> None:
 def handle_heartbeat(core: RaftCore, m: Message) -> None:
     core.log.commit_to(m.commit)
     core.send(Message(_MT.HEARTBEAT_RESP, to=m.frm, context=m.context, index=m.index))
+    if m.quiesce:
+        quiesce.on_quiesce_heartbeat(core, m)
 
 
 def handle_snapshot(core: RaftCore, m: Message) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kvstore.raft import quiesce
 from kvstore.raft.codec import encode_conf_change
 from kvstore.raft.errors import CompactedError, RaftError
 from kvstore.raft.progress import ProgressState
@@ -45,6 +46,8 @@ def tick(core: RaftCore) -> None:
             return
         if core.lead_transferee != NONE:
             core.lead_transferee = NONE  # the transfer did not finish in time
+    if core.cfg.quiesce_ticks and quiesce.maybe_quiesce(core):
+        return
     if core.heartbeat_elapsed >= core.cfg.heartbeat_ticks:
         core.heartbeat_elapsed = 0
         bcast_heartbeat(core, core.read_only.last_pending_ctx())

@@ -190,7 +190,8 @@ class RaftLog:
         return []
 
     def has_next_committed_entries(self) -> bool:
-        return self.committed + 1 > max(self.applied + 1, self.first_index())
+        # The cheap test first: first_index() may ask storage.
+        return self.committed > self.applied and self.committed + 1 > self.first_index()
 
     def snapshot(self) -> Snapshot:
         if self.unstable.snapshot is not None:

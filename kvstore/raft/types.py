@@ -155,6 +155,9 @@ class Message:
     reject_hint: int = 0
     context: bytes = b""
     snapshot: Snapshot | None = None
+    # On a HEARTBEAT: the leader is going quiet (see RaftCore.quiesced); the
+    # follower may stop its election timer if its log ends at `commit`.
+    quiesce: bool = False
 
 
 @dataclass(slots=True)
@@ -219,6 +222,8 @@ def describe(m: Message) -> str:
         parts.append(f"reject hint={m.reject_hint}")
     if m.context:
         parts.append(f"ctx={m.context!r}")
+    if m.quiesce:
+        parts.append("quiesce")
     if m.snapshot is not None:
         parts.append(f"snapshot=({m.snapshot.meta.index}@{m.snapshot.meta.term})")
     return " ".join(parts)

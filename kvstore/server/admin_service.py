@@ -79,6 +79,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                 snapshot_index=self.host.store.group(gid).snapshot().meta.index,
                 voters=sorted(set(cs.voters) | set(cs.voters_outgoing)), learners=cs.learners,
                 target_voters=t.voters if t else (), target_learners=t.learners if t else (),
+                quiesced=c.quiesced,
             ))
         meta = self.view.meta
         return admin_pb2.StatusResponse(

@@ -11,6 +11,7 @@ Example `node.toml`:
     tick_ms = 50
     election_ticks = 10
     heartbeat_ticks = 1
+    quiesce_ticks = 20
     [peers]
     1 = "127.0.0.1:7001"
     2 = "127.0.0.1:7002"
@@ -65,6 +66,10 @@ class NodeConfig:
     tick_ms: int = 50
     election_ticks: int = 10
     heartbeat_ticks: int = 1
+    # An idle shard's leader stops heartbeating after this many idle ticks
+    # (kvstore/raft/quiesce.py); peers then exchange one node beat per pair
+    # instead (server/liveness.py). 0 keeps every group heartbeating.
+    quiesce_ticks: int = 20
     max_key_bytes: int = 4096
     max_value_bytes: int = 1 << 20
     max_batch_ops: int = 4096
@@ -109,6 +114,8 @@ class NodeConfig:
             raise ConfigError("tick_ms must be at least 1")
         if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:
             raise ConfigError("need 1 <= heartbeat_ticks < election_ticks")
+        if self.quiesce_ticks < 0:
+            raise ConfigError("quiesce_ticks must be >= 0 (0: never quiesce)")
         if self.snapshot_entries < 1 or self.log_retain_entries < 0:
             raise ConfigError("need snapshot_entries >= 1 and log_retain_entries >= 0")
         if self.snapshot_chunk_bytes < 1024 or self.snapshot_rate_bytes < 1024:

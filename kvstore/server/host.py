@@ -59,6 +59,7 @@ from kvstore.server.cluster_view import ClusterView, load_meta
 from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
+from kvstore.server.liveness import PeerLiveness
 from kvstore.server.placement_driver import (
     balance_leaders,
     bootstrap_initial,
@@ -67,7 +68,7 @@ from kvstore.server.placement_driver import (
 from kvstore.server.rebalance import decode_epoch
 from kvstore.server.snapshots import read_staged, staged_path
 from kvstore.server.writer import StorageWriter
-from kvstore.sharding.meta import META_GROUP
+from kvstore.sharding.meta import META_GROUP, ClusterMeta
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore, WriteBatch
 
@@ -116,6 +117,14 @@ class MultiRaftHost:
         self.sm = sm
         self.view = view
         self._send = send
+        # Node beats and peer silence, for quiesced groups (liveness.py); None when off.
+        self.liveness: PeerLiveness | None = None
+        if cfg.quiesce_ticks:
+            self.liveness = PeerLiveness(
+                sorted(p for p in view.addresses if p != cfg.node_id),
+                beat_ticks=max(1, cfg.election_ticks // 4), dead_after_ticks=cfg.election_ticks)
+            self._send = self.liveness.wrap_send(send, lambda: self.ticks)
+            view.subscribe(self._on_meta)
         self._send_snapshot = send_snapshot
         self.snapshots_installed = 0
         self.compactions = 0
@@ -151,7 +160,7 @@ class MultiRaftHost:
     def _open_group(self, gid: int) -> Group:
         rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
                     heartbeat_ticks=self.cfg.heartbeat_ticks,
-                    applied=self.store.applied_index(gid))
+                    applied=self.store.applied_index(gid), quiesce_ticks=self.cfg.quiesce_ticks)
         core = RaftCore(rc, self.store.group(gid), random.Random(self._rng.getrandbits(64)))
         g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
         return g
@@ -324,6 +333,30 @@ class MultiRaftHost:
                 self.rebalance_steps += rebalance_all(self.groups, self.view)
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self.transfers_started += balance_leaders(self.groups, self.view, self.node_id)
+        if due and self.liveness is not None:
+            self._check_peers(self.liveness)
+
+    def _on_meta(self, meta: ClusterMeta) -> None:
+        if self.liveness is not None:
+            for nid in meta.nodes:
+                if nid != self.node_id:
+                    self.liveness.add_peer(nid, self.ticks)
+
+    def peer_heard(self, peer: int) -> None:
+        """The transport received a batch (perhaps an empty node beat) from `peer`."""
+        if self.liveness is not None:
+            self.liveness.heard(peer, self.ticks)
+
+    def _check_peers(self, liveness: PeerLiveness) -> None:
+        """Send node beats that are due; wake quiesced followers of silent peers."""
+        for peer in liveness.beats_due(self.ticks):
+            self._send(peer, [])
+        silent = liveness.silent(self.ticks)
+        if silent:
+            for g in self.groups.values():
+                if g.core.quiesced and g.core.leader_id in silent:
+                    g.core.report_leader_down()
+                    log.info("host.leader_silent", group=g.gid, leader=g.core.leader_id)
 
     def set_clock_rate(self, rate: float) -> None:
         """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).

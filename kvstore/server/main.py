@@ -35,6 +35,8 @@ from kvstore.server.config import load_config, parse_peers
 @click.option("--tick-ms", type=int, default=None, help="Raft tick period in ms.")
 @click.option("--election-ticks", type=int, default=None, help="Election timeout in ticks.")
 @click.option("--heartbeat-ticks", type=int, default=None, help="Heartbeat period in ticks.")
+@click.option("--quiesce-ticks", type=int, default=None,
+              help="Idle ticks before a shard stops heartbeating (0: never).")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 @click.option("--log-json/--no-log-json", default=None, help="JSON-lines logs.")
 def cli(config_path: str | None, **flags: Any) -> None:

@@ -46,7 +46,9 @@ class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
                 except DecodeError as exc:
                     err = InvalidArgument(f"malformed raft batch from node {req.from_node}: {exc}")
                 else:
-                    self.host.deliver(items)
+                    self.host.peer_heard(req.from_node)
+                    if items:  # an empty batch is a node beat (server/liveness.py)
+                        self.host.deliver(items)
                     n += 1
                     continue
             self.rejected += 1

@@ -30,13 +30,18 @@ removed-leader deadlock (see testdata/confchange_remove_leader_tail.txt): a
 leader keeps accepting proposals after proposing its own removal, so after
 it steps down members still in the older configuration may need the vote
 of a node whose log is longer than theirs, and nobody is ever elected.
+`QuiesceFreezesLeaseClockCore` stops a quiesced replica's lease clock (its
+`ticks`) while quiet, as a host that stopped ticking quiet groups would. A
+quiesced leader cut off from its followers then keeps a lease forever, and
+serves stale lease reads after the others elected a new leader; the
+simulator must report it (seeds that draw quiescence and lease reads).
 """
 
 from __future__ import annotations
 
 import random
 
-from kvstore.raft import ConfChange, Config, Entry, EntryType, RaftCore, Storage
+from kvstore.raft import ConfChange, Config, Entry, EntryType, RaftCore, StateRole, Storage
 from kvstore.raft.quorum import joint_committed
 from kvstore.raft.tracker import ProgressTracker
 
@@ -85,6 +90,13 @@ class LeaderProposesAfterRemovalCore(RaftCore):
 
     def propose(self, data: bytes) -> int:
         return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
+class QuiesceFreezesLeaseClockCore(RaftCore):
+    """TEST-ONLY: quiet time does not count towards the end of a lease."""
+
+    def tick(self) -> None:
+        if self.quiesced and self.role == StateRole.LEADER:
+            return
+        super().tick()
 
 
 BROKEN_CORES: dict[str, type[RaftCore]] = {
@@ -93,4 +105,5 @@ BROKEN_CORES: dict[str, type[RaftCore]] = {
     "conf-change-unchecked": ConfChangeUncheckedCore,
     "learners-in-quorum": LearnersInQuorumCore,
     "leader-proposes-after-removal": LeaderProposesAfterRemovalCore,
+    "quiesce-freezes-lease-clock": QuiesceFreezesLeaseClockCore,
 }

@@ -102,6 +102,7 @@ class SimParams:
     @property
     def hosts(self) -> int:
         return self.nodes + self.spares
+    quiesce_ticks: int = 0  # idle groups go quiet (kvstore/raft/quiesce.py); 0 = never
 
     def config(self, node_id: int, applied: int) -> Config:
         """The core's Config for one node (re)started at `applied`."""
@@ -120,6 +121,7 @@ class SimParams:
                 ReadOnlyOption.LEASE_BASED if self.lease_reads else ReadOnlyOption.SAFE
             ),
             max_clock_drift_ticks=min(2, self.election_ticks - 1),
+            quiesce_ticks=self.quiesce_ticks,
         )
         cfg.validate()
         return cfg
@@ -145,6 +147,7 @@ class SimParams:
                f"promote_lag={self.promote_lag} member_bias={self.member_leader_bias:.1f} "
                f"retire={self.retire_rate:.1f} burst={self.member_burst:.1f}"
                if self.membership else "")
+            + (f" quiesce={self.quiesce_ticks}" if self.quiesce_ticks else "")
         )
 
 
@@ -202,7 +205,9 @@ def draw_params(rng: random.Random, nodes: int, steps: int) -> SimParams:
         pre_vote=pre_vote,
         campaign_rate=_rate(rng, 0.01, p_zero=0.5),
     )
-    return _figure8(p, rng) if rng.random() < FIGURE8_SHARE else p
+    p = _figure8(p, rng) if rng.random() < FIGURE8_SHARE else p
+    # Drawn last, so the draws above keep their values.
+    return replace(p, quiesce_ticks=rng.choice((0, 0, 1, 2, 5, 3 * election)))
 
 
 def _figure8(p: SimParams, rng: random.Random) -> SimParams:

@@ -46,6 +46,7 @@ from kvstore.raft import (
 from kvstore.raft.quorum import VoteResult, joint_vote
 from kvstore.sim.checker import SafetyChecker, Violation
 from kvstore.sim.client import Workload
+from kvstore.sim.liveness import NodeLiveness
 from kvstore.sim.members import MemberNemesis
 from kvstore.sim.nemesis import Nemesis, leader_of
 from kvstore.sim.network import Network
@@ -113,6 +114,7 @@ class Simulation:
         self.nemesis = Nemesis(self.params, rngs[1], self.trace)
         self.workload = Workload(seed, self.params, rngs[2], self.checker, self.trace)
         self._core_rngs = rngs[3]
+        self.liveness = NodeLiveness(self.params, self.trace)
         self.nodes: dict[int, SimNode] = {i: SimNode(i, voters) for i in voters}
         self.members = MemberNemesis(self.params, random.Random(member_rng.getrandbits(64)),
                                      self.trace, self.nemesis)
@@ -179,6 +181,7 @@ class Simulation:
             self.nemesis.step(self)
             self.members.step(self)
             self.workload.step(self.now, self.nodes)
+        self.liveness.step(self)
         for nid in sorted(self.nodes):
             node = self.nodes[nid]
             if node.core is not None and not node.paused_until and node.core.has_ready():
@@ -232,6 +235,7 @@ class Simulation:
             return False
         else:
             self.trace.msg(self.now, "deliver", m)
+            self.liveness.heard_from(m.to, m.frm, self.now)
             core.step(m)
             if m.type == MessageType.SNAPSHOT:
                 self.trace.tally("snapshot_msgs")
@@ -279,6 +283,7 @@ class Simulation:
         node.start(self._factory, cfg, random.Random(self._core_rngs.getrandbits(64)))
         assert node.core is not None
         self.checker.on_start(nid, node.applied, node.core.conf_state())
+        self.liveness.restarted(nid, self.now)
         self.trace.note(self.now, "nemesis", f"start {nid} applied={node.applied} "
                         f"hs={node.storage.hard_state} first={node.storage.first_index()} "
                         f"last={node.storage.last_index()}")

@@ -105,11 +105,12 @@ def test_broken_learners_counted_in_the_commit_quorum_is_caught_with_5_nodes() -
 
 def test_removed_leader_deadlock_found_by_the_simulator_stays_fixed() -> None:
     """The real core bug the membership mix found (kvstore/raft/core.py, `leaving`):
-    replayed on the core before the fix, seed 39 ends leaderless for good; the real
-    core elects and converges on the same schedule."""
-    bad = run_seed(39, 3, CI_STEPS, "leader-proposes-after-removal", membership="always")
+    replayed on the core before the fix, seed 1 ends leaderless for good; the real
+    core elects and converges on the same schedule. (Seed 39 before quiescence joined
+    the swarm parameters, which shifted every seed's draws.)"""
+    bad = run_seed(1, 3, CI_STEPS, "leader-proposes-after-removal", membership="always")
     assert bad.rule == "liveness" and "no leader elected" in bad.details, report(bad)
-    assert run_seed(39, 3, CI_STEPS, membership="always").ok
+    assert run_seed(1, 3, CI_STEPS, membership="always").ok
 
 
 @pytest.mark.long
