@@ -2,9 +2,10 @@
 
 N `RaftCore`s run on a virtual clock over an in-memory network; one seed fixes
 the fault mix (drops, duplicates, delays, reordering, partitions, crashes with
-restart from persisted state only, pauses, leadership transfers), the
-workload (proposals, ReadIndex and lease reads) and the core's Config. Safety
-is checked as the run goes, liveness after the network heals. The same seed
+restart from persisted state only, pauses, leadership transfers, snapshots,
+membership changes with spare hosts and joint consensus), the workload
+(proposals, ReadIndex and lease reads) and the core's Config. Safety is
+checked as the run goes, liveness after the network heals. The same seed
 always gives the same trace. Imports only `kvstore.raft` and the stdlib.
 
 Entry points: `python -m kvstore.sim` (see `__main__`), `run_seed`, `run_seeds`.
