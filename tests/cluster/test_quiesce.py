@@ -30,14 +30,15 @@ def wait_all_quiesced(c: LocalCluster, nodes: list[int], timeout: float = 30) ->
     seen = (0, 0)
     while time.monotonic() < deadline:
         seen = quiesced_replicas(c, nodes)
-        if seen[1] == c.shards * len(nodes) and seen[0] == seen[1]:
+        # every shard and the metadata group (0) on every node
+        if seen[1] == (c.shards + 1) * len(nodes) and seen[0] == seen[1]:
             return
         time.sleep(0.2)
     raise AssertionError(f"not every replica quiesced within {timeout}s: {seen}")
 
 
 def leaders(c: LocalCluster, nodes: list[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {s: set() for s in range(1, c.shards + 1)}
+    out: dict[int, set[int]] = {s: set() for s in range(0, c.shards + 1)}
     for nid in nodes:
         st = node_status(c.nodes[nid].addr)
         for g in st.groups if st is not None else []:

@@ -105,8 +105,13 @@ def test_kill_9_during_snapshot_install_recovers_with_data_intact(tmp_path: Path
 
         asyncio.run(big_writes())
         c.start(3)
-        time.sleep(2.0)  # ~1.5 MB at 256 KiB/s: the transfer is mid-way now
-        staged = list((c.nodes[3].dir / "data" / "snapshots").glob("*.part"))
+        # ~1.5 MB at 256 KiB/s takes ~6 s: kill node 3 as soon as it is staging one.
+        staged: list[Path] = []
+        deadline = time.monotonic() + 20
+        while not staged and time.monotonic() < deadline:
+            time.sleep(0.1)
+            staged = list((c.nodes[3].dir / "data" / "snapshots").glob("*.part"))
+        time.sleep(0.5)
         c.kill(3)
         c.start(3)
         deadline = time.monotonic() + 90
