@@ -15,6 +15,8 @@ share one read index, and each op gets its own result or error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -75,6 +77,22 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             raise NotLeader(f"node {self.cfg.node_id} has no replica of shard {shard}",
                             shard=shard, leader_hint=lead, leader_addr=self.map.address(lead))
         return g
+
+    @contextlib.contextmanager
+    def _read_txn(self, g: Group) -> Iterator[Any]:
+        """A read transaction of `g`'s data, refused if the replica was destroyed meanwhile.
+
+        A read's barrier completes in one loop turn and its handler resumes later; in
+        between, the host may delete a replica that applied its own removal (replica
+        GC). LMDB's snapshot isolation makes the check exact: a transaction begun
+        before the deletion still sees the data, one begun after it sees the group
+        gone from `host.groups` here."""
+        with self.host.store.read() as txn:
+            if self.host.groups.get(g.gid) is not g:
+                raise self._not_leader(NotLeader(
+                    f"node {self.cfg.node_id} no longer holds shard {g.gid}", shard=g.gid,
+                    leader_hint=g.core.leader_id))
+            yield txn
 
     def _not_leader(self, exc: NotLeader) -> NotLeader:
         lead = exc.leader_hint
@@ -162,7 +180,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         await self._finish_writes(writes, results)
         if reads:
             await self._read_barrier(g, h)
-            with self.host.store.read() as txn:
+            with self._read_txn(g) as txn:
                 for i in reads:
                     results[i] = ops.get_result(self.sm, txn, g.gid, request.ops[i].key)
         return kv_pb2.BatchResponse(header=self._header(g),
@@ -199,7 +217,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         if op.type == _C.OP_TYPE_GET:
             ops.check_key(self.sm, op.key)
             await self._read_barrier(g, header)
-            with self.host.store.read() as txn:
+            with self._read_txn(g) as txn:
                 return ops.get_result(self.sm, txn, g.gid, op.key), self._header(g)
         try:
             fut = g.submit_write(ops.command(self.sm, op, header.client_id, header.ack_seq))
@@ -251,7 +269,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         g = self._group(h, None)
         limit = min(request.limit or MAX_SCAN_LIMIT, MAX_SCAN_LIMIT)
         await self._read_barrier(g, h)
-        with self.host.store.read() as txn:
+        with self._read_txn(g) as txn:
             items = self.sm.scan(txn, g.gid, request.start_key, request.end_key or None,
                                  limit + 1)
         more = len(items) > limit

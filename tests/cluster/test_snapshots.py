@@ -1,6 +1,6 @@
 """Issue 7 §1: snapshots and log compaction on real processes.
 
-A follower kept down while thousands of writes happen and compaction runs
+A follower kept down while 10,000 writes happen and compaction runs
 rejoins through InstallSnapshot, and its data equals the leader's. Disk use
 (the log) stays bounded: the leader's log is compacted to the retained tail.
 """
@@ -18,7 +18,7 @@ from kvstore.cluster.probe import node_status
 from kvstore.proto import admin_pb2, kv_pb2, kv_pb2_grpc
 from tests.cluster.conftest import _dump_logs, start_cluster
 
-N_WRITES = 4000
+N_WRITES = 10_000  # the issue: "a follower kept down while 10k writes happen"
 
 
 async def _write(endpoints: list[str], n: int) -> None:
