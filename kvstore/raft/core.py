@@ -92,6 +92,8 @@ class RaftCore:
         # Quiescence (quiesce.py): an idle group's replicas stop their timers.
         self.quiesced = False
         self.quiet_ticks = 0
+        # A woken leader quiesces again only after CheckQuorum saw its quorum answer.
+        self.quorum_unconfirmed = False
         self._step_role: Callable[[RaftCore, Message], None] = follower.step
 
         hs, cs = storage.initial_state()
@@ -334,6 +336,10 @@ class RaftCore:
         A quiesced follower hears nothing from a live leader either, so only
         the host can tell the two apart; this resumes its election timer."""
         quiesce.report_leader_down(self)
+
+    def report_peers_silent(self, silent: set[int]) -> bool:
+        """Host: these nodes stopped answering. Wakes a quiesced leader left without a quorum."""
+        return quiesce.report_peers_silent(self, silent)
 
     def _in_lease(self) -> bool:
         if not self.cfg.check_quorum:

@@ -58,6 +58,7 @@ def check_quorum(core: RaftCore) -> bool:
     if not core.trk.quorum_active(core.id):
         core.become_follower(core.term, NONE)
         return False
+    core.quorum_unconfirmed = False
     for nid, pr in core.trk.progress.items():
         if nid != core.id:
             pr.recent_active = False

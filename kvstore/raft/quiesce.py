@@ -22,6 +22,11 @@ Rules (functions take the `RaftCore` as first argument, like leader.py):
 - The host wakes a quiesced follower whose leader's node stopped answering
   (`report_leader_down`); the follower keeps its counted `election_elapsed`,
   capped at one election timeout, and campaigns at its randomized timeout.
+- The host also wakes a quiesced leader once so many voters' nodes stopped
+  answering that the rest cannot form a quorum (`report_peers_silent`): awake,
+  its CheckQuorum steps it down after an election timeout, as it would an
+  active leader cut off from its followers. Otherwise an isolated quiesced
+  leader would keep calling itself leader (to status and routing) forever.
 
 Why leases stay safe: a quiesced leader's `ticks` keep running and it sends
 no heartbeats, so no acknowledgement renews its lease; it ends
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kvstore.raft.quorum import VoteResult
 from kvstore.raft.types import Message, MessageType, StateRole
 
 if TYPE_CHECKING:
@@ -56,6 +62,9 @@ def wake(core: RaftCore) -> None:
     core.election_elapsed = 0
     if core.role == StateRole.LEADER:
         core.heartbeat_elapsed = 0
+        # Not quiet again before CheckQuorum has seen a quorum answer: a leader
+        # woken because its quorum went silent must stay awake to step down.
+        core.quorum_unconfirmed = core.cfg.check_quorum
         # CheckQuorum must see fresh answers, not ones from before the quiet time.
         for nid, pr in core.trk.progress.items():
             if nid != core.id:
@@ -71,7 +80,8 @@ def may_quiesce(core: RaftCore) -> bool:
     """Is the group idle enough that the leader may stop heartbeating?"""
     log = core.log
     last = log.last_index()
-    if (log.committed != last or log.applied != last or core.trk.config.joint()
+    if (core.quorum_unconfirmed or log.committed != last or log.applied != last
+            or core.trk.config.joint()
             or core.lead_transferee or core.pending_read_index or core.read_only.queue
             or log.term_or_none(last) != core.term):
         return False
@@ -102,6 +112,17 @@ def on_quiesce_heartbeat(core: RaftCore, m: Message) -> None:
     log = core.log
     if core.cfg.quiesce_ticks and log.committed == m.commit == log.last_index():
         core.quiesced = True
+
+
+def report_peers_silent(core: RaftCore, silent: set[int]) -> bool:
+    """Wake a quiesced leader whose live voters (by node liveness) are no quorum."""
+    if not core.quiesced or core.role != StateRole.LEADER:
+        return False
+    live = {nid: nid == core.id or nid not in silent for nid in core.trk.config.voter_ids()}
+    if core.trk.vote_result(live) == VoteResult.WON:
+        return False
+    wake(core)
+    return True
 
 
 def report_leader_down(core: RaftCore) -> None:

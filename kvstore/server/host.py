@@ -354,9 +354,13 @@ class MultiRaftHost:
         silent = liveness.silent(self.ticks)
         if silent:
             for g in self.groups.values():
-                if g.core.quiesced and g.core.leader_id in silent:
+                if not g.core.quiesced:
+                    continue
+                if g.core.leader_id in silent:
                     g.core.report_leader_down()
                     log.info("host.leader_silent", group=g.gid, leader=g.core.leader_id)
+                elif g.core.report_peers_silent(silent):
+                    log.info("host.quorum_silent", group=g.gid, silent=sorted(silent))
 
     def set_clock_rate(self, rate: float) -> None:
         """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).

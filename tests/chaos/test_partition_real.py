@@ -24,10 +24,15 @@ from kvstore.proto import admin_pb2
 LEADER = admin_pb2.RAFT_ROLE_LEADER
 
 
-async def _until(what: str, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+async def _until(what: str, cond: Callable[[], bool], c: LocalCluster,
+                 timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not await asyncio.to_thread(cond):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        if time.monotonic() >= deadline:
+            state = {n: {s: (g.role, g.leader_id, g.term, g.quiesced)
+                         for s, g in _groups(c, n).items()} for n in c.nodes}
+            raise AssertionError(f"timed out waiting until {what}; "
+                                 f"(role, leader, term, quiesced) per node and group: {state}")
         await asyncio.sleep(0.1)
 
 
@@ -52,7 +57,7 @@ async def test_isolated_node_is_cut_off_and_catches_up_after_heal(tmp_path: Path
                         and all(g.role != LEADER for g in g1.values())
                         and all(g2[s].leader_id == g3[s].leader_id in (2, 3) for s in (1, 2)))
 
-            await _until("nodes 2 and 3 lead every shard and node 1 leads none", majority_leads)
+            await _until("nodes 2 and 3 lead every shard and node 1 leads none", majority_leads, c)
             kv = make_client(net.client_addresses(), timeout=10.0)
             try:
                 await kv.connect()
@@ -64,6 +69,6 @@ async def test_isolated_node_is_cut_off_and_catches_up_after_heal(tmp_path: Path
             assert all(g.applied_index < applied[s] for s, g in _groups(c, 1).items() if s)
             net.heal()
             await _until("node 1 applies what the majority applied", lambda: all(
-                g.applied_index >= applied[s] for s, g in _groups(c, 1).items() if s))
+                g.applied_index >= applied[s] for s, g in _groups(c, 1).items() if s), c)
         finally:
             await asyncio.to_thread(c.stop)

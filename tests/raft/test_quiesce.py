@@ -84,6 +84,8 @@ def test_proposal_wakes_a_quiesced_group_and_commits() -> None:
     assert not net.core(2).quiesced and not net.core(3).quiesced
     assert all(net.data_applied(i)[-1] == b"wake" for i in net.ids)
     net.tick_all(Q + 2)
+    assert not net.core(1).quiesced  # awake until CheckQuorum has seen its quorum answer
+    net.tick_all(net.core(1).cfg.election_ticks)
     assert all(net.core(i).quiesced for i in net.ids)  # and quiet again once idle
 
 
@@ -196,3 +198,25 @@ def test_quiesce_flag_survives_the_codec() -> None:
     m = Message(MT.HEARTBEAT, to=2, frm=1, term=3, commit=7, index=9, quiesce=True)
     assert decode_message(encode_message(m)) == m
     assert decode_message(encode_message(Message(MT.HEARTBEAT))).quiesce is False
+
+
+def test_isolated_quiesced_leader_stays_leader_until_the_host_reports_its_quorum_silent() -> None:
+    net = quiet_net()
+    quiesce_all(net)
+    old = net.core(1)
+    net.isolate(1)
+    net.tick_all(10 * old.cfg.election_ticks)
+    assert old.role == StateRole.LEADER and old.quiesced  # nothing inside the core can tell
+    assert not old.report_peers_silent({2})  # 1 and 3 are still a quorum: stays quiet
+    assert old.quiesced
+    assert old.report_peers_silent({2, 3})
+    net.tick_all(3 * old.cfg.election_ticks)
+    assert old.role != StateRole.LEADER  # CheckQuorum, once awake, stepped it down
+
+
+def test_report_peers_silent_is_ignored_by_followers_and_awake_leaders() -> None:
+    net = quiet_net()
+    assert not net.core(1).report_peers_silent({2, 3})
+    quiesce_all(net)
+    assert not net.core(2).report_peers_silent({1, 3})
+    assert net.core(2).quiesced
