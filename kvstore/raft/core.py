@@ -294,7 +294,8 @@ class RaftCore:
 
     def step(self, m: Message) -> None:
         """Feed a message from a peer. Never raises; invalid or stale input is dropped."""
-        if m.type in LOCAL_MESSAGES or m.frm == NONE or m.frm == self.id:
+        if (m.type in LOCAL_MESSAGES or m.type == _MT.REPLICA_GC or m.frm == NONE
+                or m.frm == self.id):
             return
         if quiesce.wakes(m):
             self._touch()

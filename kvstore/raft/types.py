@@ -51,6 +51,9 @@ class MessageType(IntEnum):
     # Local feedback from the host's transport.
     UNREACHABLE = 17
     SNAP_STATUS = 18
+    # Host to host, never stepped into a core: "you are not in my group's
+    # configuration" from a leader to a replica it does not know (kvstore/server/gc.py).
+    REPLICA_GC = 19
 
 
 LOCAL_MESSAGES = frozenset(

@@ -66,6 +66,7 @@ from kvstore.server.placement_driver import (
     rebalance_all,
 )
 from kvstore.server.rebalance import decode_epoch
+from kvstore.server.replica_gc import GC_PROBE_TICKS, gc_hint, gc_probes, is_hint, obeys_gc_hint
 from kvstore.server.snapshots import read_staged, staged_path
 from kvstore.server.writer import StorageWriter
 from kvstore.sharding.meta import META_GROUP, ClusterMeta
@@ -144,6 +145,7 @@ class MultiRaftHost:
         # Per group, computed on the loop thread before each persist (compaction.py).
         self._floors: dict[int, int] = {}
         self._removed: set[int] = set()
+        self._stale: set[int] = set()  # told by a member that it was removed (replica_gc.py)
         self._quiet_until: dict[int, int] = {}
         self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
         self._writer = StorageWriter(f"storage-writer-{self.node_id}")
@@ -166,16 +168,18 @@ class MultiRaftHost:
         return g
 
     def _destroy_removed(self) -> None:
-        """Delete replicas this node applied its own removal from (TiKV's replica GC).
+        """Delete replicas this node applied its own removal from (TiKV's replica GC),
+        and replicas a member proved stale (replica_gc.py).
 
         Runs at the start of a turn, when no write batch is open. The term and
         vote survive in a tombstone (NodeStore.destroy_group). Leader messages
         already in flight would re-create an empty replica at once, so such
         messages are ignored for a while (GC_QUIET_TICKS)."""
         removed, self._removed = self._removed, set()
-        for gid in sorted(removed):
+        stale, self._stale = self._stale, set()
+        for gid in sorted(removed | stale):
             g = self.groups.get(gid)
-            if g is None or self.node_id in g.core.trk.config.all_ids():
+            if g is None or (gid not in stale and self.node_id in g.core.trk.config.all_ids()):
                 continue  # re-added meanwhile
             g.fail_everything(NotLeader(f"node {self.node_id} no longer holds shard {gid}",
                                         shard=gid, leader_hint=g.core.leader_id))
@@ -252,7 +256,7 @@ class MultiRaftHost:
         self.turns += 1
         self._tick_due = False
         self._deliver_due_ticks()
-        if self._removed:
+        if self._removed or self._stale:
             self._destroy_removed()
         if self._new_replicas:
             self._create_replicas()
@@ -333,6 +337,8 @@ class MultiRaftHost:
                 self.rebalance_steps += rebalance_all(self.groups, self.view)
             if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
                 self.transfers_started += balance_leaders(self.groups, self.view, self.node_id)
+            if self.ticks % GC_PROBE_TICKS == 0:
+                self._send_messages([(g, gc_probes(g.core)) for g in self.groups.values()])
         if due and self.liveness is not None:
             self._check_peers(self.liveness)
 
@@ -380,8 +386,22 @@ class MultiRaftHost:
         while inbox:
             gid, m = inbox.popleft()
             g = groups.get(gid)
-            if g is not None:
-                g.core.step(m)
+            if g is None:
+                continue
+            if m.frm not in g.core.trk.progress or m.type == MessageType.REPLICA_GC:
+                self._stranger(g, m)  # rare: a stale, a new or a removed replica
+            g.core.step(m)
+
+    def _stranger(self, g: Group, m: Message) -> None:
+        """A message from outside this replica's configuration, or a GC hint (replica_gc.py)."""
+        if is_hint(m):
+            if obeys_gc_hint(g.core, m):
+                log.info("host.replica_stale", group=g.gid, hint_from=m.frm, index=m.index)
+                self._stale.add(g.gid)
+            return
+        hint = gc_hint(g.core, m)
+        if hint is not None:
+            self._send(m.frm, [(g.gid, hint)])
 
     def _persist_and_apply(self, jobs: list[tuple[int, Ready, TrackerConfig]]
                            ) -> tuple[WriteBatch, dict[int, list[_Applied]]]:

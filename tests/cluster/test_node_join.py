@@ -191,3 +191,35 @@ def test_kill_9_during_replica_moves_recovers_with_data_intact(tmp_path: Path) -
         raise
     finally:
         c.stop()
+
+
+def test_node_removed_while_down_drops_its_stale_replicas_when_it_returns(tmp_path: Path) -> None:
+    """Replica GC by hint (kvstore/server/replica_gc.py): the node never saw its removals."""
+    c = start_cluster(tmp_path / "c", n=4, shards=SHARDS)
+    try:
+        before = {g.group_id for g in node_status(c.nodes[4].addr).groups}  # type: ignore[union-attr]
+        assert 0 in before and len(before) > 1
+        c.kill(4)
+        r = kvctl(c, "node", "remove", "4", "--wait")
+        assert r.returncode == 0 and "removed [4]" in r.stdout, r.stdout + r.stderr
+        c.start(4)
+        hosted: set[int] = before
+        for _ in range(150):
+            st = node_status(c.nodes[4].addr)
+            hosted = before if st is None else {g.group_id for g in st.groups}
+            if not hosted:
+                break
+            threading.Event().wait(0.2)
+        assert hosted == set(), f"node 4 still hosts {sorted(hosted)}"
+        text = c.nodes[4].log_path.read_text()
+        assert text.count("host.replica_stale") >= len(before), text[-2000:]
+        with Load(c, writers=2) as load:  # the others are unaffected
+            while len(load.acked) < 50 and not load.errors:
+                threading.Event().wait(0.1)
+        assert load.errors == []
+        _check_data(c, [1, 2, 3], load.acked)
+    except Exception:
+        _dump_logs(c)
+        raise
+    finally:
+        c.stop()
