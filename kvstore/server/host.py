@@ -14,9 +14,10 @@ Each loop turn:
 Persist-before-send and apply-with-applied-index in one transaction are the
 two durability invariants (see ARCHITECTURE.md).
 
-Step 4 runs on the storage writer thread (kvstore/server/writer.py; LMDB ties
-a write transaction to its thread), so the event loop keeps accepting requests and peer messages during the
-fsync; they all join the next turn. That is what makes a turn carry many
+Step 4 is `Persister.run` (kvstore/server/persist.py), on the storage writer
+thread (kvstore/server/writer.py; LMDB ties a write transaction to its
+thread), so the event loop keeps accepting requests and peer messages during
+the fsync; they all join the next turn. That is what makes a turn carry many
 writes under load. While the worker runs, nothing mutates a Raft core: the
 worker only reads the Ready and computes conf changes with the pure
 `apply_conf_change`; the cores are updated after it returns.
@@ -38,28 +39,24 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from kvstore.errors import NotLeader, Unavailable
 from kvstore.logging import get_logger
 from kvstore.raft import (
-    ConfChange,
     Config,
     ConfState,
-    EntryType,
     Message,
     MessageType,
     RaftCore,
     Ready,
     StateRole,
 )
-from kvstore.raft.codec import DecodeError, decode_conf_change
-from kvstore.raft.tracker import TrackerConfig, apply_conf_change
 from kvstore.server.cluster_view import ClusterView, load_meta
 from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.server.liveness import PeerLiveness
+from kvstore.server.persist import Applied, Persister
 from kvstore.server.placement_driver import (
     balance_leaders,
     bootstrap_initial,
@@ -67,11 +64,11 @@ from kvstore.server.placement_driver import (
 )
 from kvstore.server.rebalance import decode_epoch
 from kvstore.server.replica_gc import GC_PROBE_TICKS, gc_hint, gc_probes, is_hint, obeys_gc_hint
-from kvstore.server.snapshots import read_staged, staged_path
+from kvstore.server.snapshots import staged_path
 from kvstore.server.writer import StorageWriter
 from kvstore.sharding.meta import META_GROUP, ClusterMeta
 from kvstore.statemachine import StateMachine
-from kvstore.storage import NodeStore, WriteBatch
+from kvstore.storage import NodeStore
 
 log = get_logger("kvstore.host")
 
@@ -84,8 +81,6 @@ GC_QUIET_TICKS = 40
 _LEADER_MESSAGES = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT)
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
 SnapshotFn = Callable[[int, Message], None]
-# (index, term, state machine results, conf change applied at this index)
-_Applied = tuple[int, int, list[Any], ConfChange | None]
 
 
 _EARLY = (MessageType.APPEND, MessageType.HEARTBEAT)
@@ -99,13 +94,6 @@ def _take_leader_messages(g: Group, rd: Ready) -> list[Message]:
     if early:
         rd.messages = [m for m in rd.messages if m.type not in _EARLY]
     return early
-
-
-def _decode_cc(data: bytes) -> ConfChange | None:
-    try:
-        return decode_conf_change(data)
-    except DecodeError:
-        return None
 
 
 class MultiRaftHost:
@@ -128,7 +116,6 @@ class MultiRaftHost:
             view.subscribe(self._on_meta)
         self._send_snapshot = send_snapshot
         self.snapshots_installed = 0
-        self.compactions = 0
         self.groups: dict[int, Group] = {}
         self._inbox: deque[tuple[int, Message]] = deque()
         self._new_replicas: dict[int, list[Message]] = {}
@@ -149,6 +136,7 @@ class MultiRaftHost:
         self._quiet_until: dict[int, int] = {}
         self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
         self._writer = StorageWriter(f"storage-writer-{self.node_id}")
+        self._persister = Persister(cfg, store, sm)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open_groups()
 
@@ -272,7 +260,7 @@ class MultiRaftHost:
                         for g, _ in readies}
         jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies
                 if rd.entries or rd.hard_state or rd.snapshot or rd.committed_entries]
-        applied: dict[int, list[_Applied]] = {}
+        applied: dict[int, list[Applied]] = {}
         if jobs:  # turns with only messages (heartbeats, read acks) need no transaction
             # A leader's appends and heartbeats go out before its own fsync (Raft thesis
             # §10.2.1): the fsyncs of leader and followers overlap. Safe because
@@ -280,7 +268,8 @@ class MultiRaftHost:
             # never counts an entry the leader has not persisted; votes and append
             # responses still wait (they promise durable state).
             self._send_messages([(g, _take_leader_messages(g, rd)) for g, rd in readies])
-            batch, applied = await self._writer.run(self._persist_and_apply, jobs)
+            batch, applied = await self._writer.run(self._persister.run, jobs, self._floors,
+                                                    self._post_early)
             batch.publish()
         for _, rd, _ in jobs:
             if rd.snapshot is not None:
@@ -403,31 +392,12 @@ class MultiRaftHost:
         if hint is not None:
             self._send(m.frm, [(g.gid, hint)])
 
-    def _persist_and_apply(self, jobs: list[tuple[int, Ready, TrackerConfig]]
-                           ) -> tuple[WriteBatch, dict[int, list[_Applied]]]:
-        """Worker thread: one write transaction for every group, committed with one fsync."""
-        out: dict[int, list[_Applied]] = {}
-        w = self.store.write()
-        try:
-            for gid, rd, _ in jobs:
-                if rd.snapshot is not None:
-                    self._install_snapshot(w, gid, rd)
-                if rd.entries:
-                    w.append(gid, rd.entries)
-                if rd.hard_state is not None:
-                    w.set_hard_state(gid, rd.hard_state)
-            for gid, rd, cfg in jobs:
-                if rd.committed_entries:
-                    out[gid] = self._apply(w, gid, rd, cfg)
-        except BaseException:
-            w.abort()
-            raise
-        if out and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._resolve_early, out)
-        w.commit()
-        return w, out
+    def _post_early(self, applied: dict[int, list[Applied]]) -> None:
+        """Writer thread: hand write results to the loop before the fsync."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._resolve_early, applied)
 
-    def _resolve_early(self, applied: dict[int, list[_Applied]]) -> None:
+    def _resolve_early(self, applied: dict[int, list[Applied]]) -> None:
         """Loop thread: answer committed writes while their apply transaction syncs.
 
         Only client futures change; the cores advance after the commit (turn)."""
@@ -436,45 +406,6 @@ class MultiRaftHost:
             if g is not None:
                 for index, term, results, _ in entries:
                     g.on_applied(index, term, results)
-
-    def _apply(self, w: WriteBatch, gid: int, rd: Ready, cfg: TrackerConfig) -> list[_Applied]:
-        results: list[_Applied] = []
-        for e in rd.committed_entries:
-            if e.type == EntryType.CONF_CHANGE:
-                cc = _decode_cc(e.data)
-                new = apply_conf_change(cfg, cc) if cc is not None else None
-                if new is not None:
-                    cfg = new
-                    w.set_conf_state(gid, cfg.to_conf_state())
-                results.append((e.index, e.term, [], cc))
-            else:
-                results.append((e.index, e.term, self.sm.apply_entry(w.txn, gid, e), None))
-        applied = rd.committed_entries[-1].index
-        w.set_applied(gid, applied)
-        self._maybe_compact(w, gid, applied)
-        return results
-
-    def _install_snapshot(self, w: WriteBatch, gid: int, rd: Ready) -> None:
-        snap = rd.snapshot
-        assert snap is not None
-        path = staged_path(snap)
-        if path is None:
-            self.sm.restore_snapshot(w, gid, snap)
-            return
-        self.sm.restore(w.txn, gid, read_staged(path))
-        w.apply_snapshot(gid, snap.meta)
-        w.set_applied(gid, snap.meta.index)
-
-    def _maybe_compact(self, w: WriteBatch, gid: int, applied: int) -> None:
-        """Record a snapshot at `applied` and drop the log before the retained tail."""
-        gs = self.store.group(gid)
-        if applied - gs.snapshot_index < self.cfg.snapshot_entries:
-            return
-        w.create_snapshot(gid, applied)
-        upto = min(applied - self.cfg.log_retain_entries, self._floors.get(gid, applied))
-        if upto > gs.first_index() - 1:
-            w.compact(gid, upto)
-        self.compactions += 1
 
     def _send_messages(self, batches: list[tuple[Group, list[Message]]]) -> None:
         per_peer: dict[int, list[tuple[int, Message]]] = {}
