@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kvstore/v1/raft.proto\x12\nkvstore.v1\"T\n\tRaftBatch\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"$\n\x11RaftStreamSummary\x12\x0f\n\x07\x62\x61tches\x18\x01 \x01(\x04\"\xbf\x01\n\rSnapshotChunk\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\x12\x10\n\x08group_id\x18\x04 \x01(\x04\x12\x0c\n\x04meta\x18\x05 \x01(\x0c\x12\x0b\n\x03seq\x18\x06 \x01(\x04\x12\x0e\n\x06offset\x18\x07 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\r\n\x05\x63rc32\x18\t \x01(\r\x12\x0c\n\x04last\x18\n \x01(\x08\x12\x0e\n\x06\x64igest\x18\x0b \x01(\x0c\"C\n\x17InstallSnapshotResponse\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\x16\n\x0ereceived_bytes\x18\x02 \x01(\x04\x32\x9d\x01\n\x04Raft\x12@\n\x06Stream\x12\x15.kvstore.v1.RaftBatch\x1a\x1d.kvstore.v1.RaftStreamSummary(\x01\x12S\n\x0fInstallSnapshot\x12\x19.kvstore.v1.SnapshotChunk\x1a#.kvstore.v1.InstallSnapshotResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15kvstore/v1/raft.proto\x12\nkvstore.v1\"T\n\tRaftBatch\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"F\n\x0cHelloRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\"2\n\rHelloResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x10\n\x08tcp_port\x18\x02 \x01(\r\"$\n\x11RaftStreamSummary\x12\x0f\n\x07\x62\x61tches\x18\x01 \x01(\x04\"\xbf\x01\n\rSnapshotChunk\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\x12\x10\n\x08group_id\x18\x04 \x01(\x04\x12\x0c\n\x04meta\x18\x05 \x01(\x0c\x12\x0b\n\x03seq\x18\x06 \x01(\x04\x12\x0e\n\x06offset\x18\x07 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\r\n\x05\x63rc32\x18\t \x01(\r\x12\x0c\n\x04last\x18\n \x01(\x08\x12\x0e\n\x06\x64igest\x18\x0b \x01(\x0c\"C\n\x17InstallSnapshotResponse\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\x16\n\x0ereceived_bytes\x18\x02 \x01(\x04\x32\xdb\x01\n\x04Raft\x12@\n\x06Stream\x12\x15.kvstore.v1.RaftBatch\x1a\x1d.kvstore.v1.RaftStreamSummary(\x01\x12<\n\x05Hello\x12\x18.kvstore.v1.HelloRequest\x1a\x19.kvstore.v1.HelloResponse\x12S\n\x0fInstallSnapshot\x12\x19.kvstore.v1.SnapshotChunk\x1a#.kvstore.v1.InstallSnapshotResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RAFTBATCH']._serialized_start=37
   _globals['_RAFTBATCH']._serialized_end=121
-  _globals['_RAFTSTREAMSUMMARY']._serialized_start=123
-  _globals['_RAFTSTREAMSUMMARY']._serialized_end=159
-  _globals['_SNAPSHOTCHUNK']._serialized_start=162
-  _globals['_SNAPSHOTCHUNK']._serialized_end=353
-  _globals['_INSTALLSNAPSHOTRESPONSE']._serialized_start=355
-  _globals['_INSTALLSNAPSHOTRESPONSE']._serialized_end=422
-  _globals['_RAFT']._serialized_start=425
-  _globals['_RAFT']._serialized_end=582
+  _globals['_HELLOREQUEST']._serialized_start=123
+  _globals['_HELLOREQUEST']._serialized_end=193
+  _globals['_HELLORESPONSE']._serialized_start=195
+  _globals['_HELLORESPONSE']._serialized_end=245
+  _globals['_RAFTSTREAMSUMMARY']._serialized_start=247
+  _globals['_RAFTSTREAMSUMMARY']._serialized_end=283
+  _globals['_SNAPSHOTCHUNK']._serialized_start=286
+  _globals['_SNAPSHOTCHUNK']._serialized_end=477
+  _globals['_INSTALLSNAPSHOTRESPONSE']._serialized_start=479
+  _globals['_INSTALLSNAPSHOTRESPONSE']._serialized_end=546
+  _globals['_RAFT']._serialized_start=549
+  _globals['_RAFT']._serialized_end=768
 # @@protoc_insertion_point(module_scope)

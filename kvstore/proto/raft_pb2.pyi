@@ -16,6 +16,24 @@ class RaftBatch(_message.Message):
     payload: bytes
     def __init__(self, cluster_id: _Optional[str] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
+class HelloRequest(_message.Message):
+    __slots__ = ("cluster_id", "from_node", "to_node")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_NODE_FIELD_NUMBER: _ClassVar[int]
+    TO_NODE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    from_node: int
+    to_node: int
+    def __init__(self, cluster_id: _Optional[str] = ..., from_node: _Optional[int] = ..., to_node: _Optional[int] = ...) -> None: ...
+
+class HelloResponse(_message.Message):
+    __slots__ = ("node_id", "tcp_port")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TCP_PORT_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    tcp_port: int
+    def __init__(self, node_id: _Optional[int] = ..., tcp_port: _Optional[int] = ...) -> None: ...
+
 class RaftStreamSummary(_message.Message):
     __slots__ = ("batches",)
     BATCHES_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class RaftStub:
                 request_serializer=kvstore_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_raft__pb2.RaftStreamSummary.FromString,
                 _registered_method=True)
+        self.Hello = channel.unary_unary(
+                '/kvstore.v1.Raft/Hello',
+                request_serializer=kvstore_dot_v1_dot_raft__pb2.HelloRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_raft__pb2.HelloResponse.FromString,
+                _registered_method=True)
         self.InstallSnapshot = channel.stream_unary(
                 '/kvstore.v1.Raft/InstallSnapshot',
                 request_serializer=kvstore_dot_v1_dot_raft__pb2.SnapshotChunk.SerializeToString,
@@ -51,6 +56,13 @@ class RaftServicer:
 
     def Stream(self, request_iterator, context):
         """Coalesced Raft messages for all groups, one long-lived call per peer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Hello(self, request, context):
+        """Where to send the same batches over raw TCP (cheaper than Stream in Python).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,6 +82,11 @@ def add_RaftServicer_to_server(servicer, server):
                     servicer.Stream,
                     request_deserializer=kvstore_dot_v1_dot_raft__pb2.RaftBatch.FromString,
                     response_serializer=kvstore_dot_v1_dot_raft__pb2.RaftStreamSummary.SerializeToString,
+            ),
+            'Hello': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hello,
+                    request_deserializer=kvstore_dot_v1_dot_raft__pb2.HelloRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_raft__pb2.HelloResponse.SerializeToString,
             ),
             'InstallSnapshot': grpc.stream_unary_rpc_method_handler(
                     servicer.InstallSnapshot,
@@ -104,6 +121,33 @@ class Raft:
             '/kvstore.v1.Raft/Stream',
             kvstore_dot_v1_dot_raft__pb2.RaftBatch.SerializeToString,
             kvstore_dot_v1_dot_raft__pb2.RaftStreamSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hello(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Raft/Hello',
+            kvstore_dot_v1_dot_raft__pb2.HelloRequest.SerializeToString,
+            kvstore_dot_v1_dot_raft__pb2.HelloResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,12 @@ class NodeConfig:
     # False: group membership is managed by hand (kvctl member ...), as when an
     # operator pauses a scheduler.
     rebalance: bool = True
+    # Raft messages between nodes: "tcp" (a raw TCP link per peer, on
+    # raft_tcp_port of the listen host; 0 = any free port, peers ask for it
+    # with Raft.Hello) or "grpc" (a Raft.Stream per peer). Peers named in
+    # `dial` are always reached by gRPC (a proxy forwards only that port).
+    peer_transport: str = "tcp"
+    raft_tcp_port: int = 0
     # Chaos tests only: accept Admin.SetClockRate (clock-skew faults).
     allow_fault_injection: bool = False
     log_level: str = "info"
@@ -114,6 +120,11 @@ class NodeConfig:
             raise ConfigError("tick_ms must be at least 1")
         if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:
             raise ConfigError("need 1 <= heartbeat_ticks < election_ticks")
+        if self.peer_transport not in ("tcp", "grpc"):
+            raise ConfigError(f"peer_transport must be 'tcp' or 'grpc', got "
+                              f"{self.peer_transport!r}")
+        if type(self.raft_tcp_port) is not int or not 0 <= self.raft_tcp_port <= 65535:
+            raise ConfigError("raft_tcp_port must be between 0 and 65535")
         if self.quiesce_ticks < 0:
             raise ConfigError("quiesce_ticks must be >= 0 (0: never quiesce)")
         if self.snapshot_entries < 1 or self.log_retain_entries < 0:

@@ -38,6 +38,7 @@ from kvstore.sharding.meta import ClusterMeta
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore
 from kvstore.transport.peers import PeerStreams
+from kvstore.transport.tcp import TcpRaftServer
 
 log = get_logger("kvstore.node")
 
@@ -60,7 +61,8 @@ class Node:
                                max_value_bytes=cfg.max_value_bytes)
         self.view = self._initial_view(cfg)
         self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, self.view.addresses,
-                                 self._unreachable)
+                                 self._unreachable, tcp=cfg.peer_transport == "tcp",
+                                 grpc_only=frozenset(cfg.dial))
         self.view.subscribe(lambda _meta: self.peers.sync())
         self.snap_sender = SnapshotSender(
             cfg.node_id, cfg.cluster_id, self.view.addresses, self.store, self.sm,
@@ -71,6 +73,7 @@ class Node:
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         self.port = 0
+        self.tcp: TcpRaftServer | None = None
         self._host_task: asyncio.Task[None] | None = None
         # Set if the host loop dies (e.g. a disk error): the process must stop,
         # never keep answering with a dead Raft loop behind it (fail-stop).
@@ -115,10 +118,14 @@ class Node:
     async def start(self) -> None:
         kv_pb2_grpc.add_KVServicer_to_server(
             KVService(self.host, self.sm, self.view, self.cfg), self.server)
-        raft_pb2_grpc.add_RaftServicer_to_server(
-            RaftService(self.host, self.cfg.cluster_id, self.view.addresses,
-                        self.snap_receiver),
-            self.server)
+        raft = RaftService(self.host, self.cfg.cluster_id, self.view.addresses,
+                           self.snap_receiver)
+        raft_pb2_grpc.add_RaftServicer_to_server(raft, self.server)
+        if self.cfg.peer_transport == "tcp":
+            self.tcp = TcpRaftServer(self.cfg.node_id, self.cfg.cluster_id, self.view.addresses,
+                                     raft.accept, raft.reject)
+            raft.tcp_port = await self.tcp.start(self.cfg.listen.rsplit(":", 1)[0].strip("[]"),
+                                                 self.cfg.raft_tcp_port)
         admin_pb2_grpc.add_AdminServicer_to_server(
             AdminService(self.host, self.view, self.cfg.listen), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -149,6 +156,8 @@ class Node:
         await self.health.enter_graceful_shutdown()
         self.host.stop()
         await self.server.stop(grace=1.0)
+        if self.tcp is not None:
+            self.tcp.close()
         if self._host_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._host_task

@@ -16,6 +16,7 @@ import grpc
 from kvstore.errors import InvalidArgument, WrongCluster
 from kvstore.logging import get_logger
 from kvstore.proto import raft_pb2, raft_pb2_grpc
+from kvstore.raft import Message
 from kvstore.raft.codec import DecodeError
 from kvstore.rpc_status import abort_with
 from kvstore.server.host import MultiRaftHost
@@ -34,6 +35,24 @@ class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
         self.peers = peers
         self.node_id = host.node_id
         self.rejected = 0
+        self.tcp_port = 0  # the raw TCP listener's, once started (kvstore/transport/tcp.py)
+
+    def accept(self, frm: int, items: list[tuple[int, Message]]) -> None:
+        """A checked batch from peer `frm` (either transport)."""
+        self.host.peer_heard(frm)
+        if items:  # an empty batch is a node beat (server/liveness.py)
+            self.host.deliver(items)
+
+    def reject(self) -> None:
+        self.rejected += 1
+
+    async def Hello(self, request: raft_pb2.HelloRequest,
+                    context: grpc.aio.ServicerContext[Any, Any]) -> raft_pb2.HelloResponse:
+        err = self._check(request)
+        if err is not None:
+            self.rejected += 1
+            await abort_with(context, err)
+        return raft_pb2.HelloResponse(node_id=self.node_id, tcp_port=self.tcp_port)
 
     async def Stream(self, request_iterator: AsyncIterator[raft_pb2.RaftBatch],
                      context: grpc.aio.ServicerContext[Any, Any]) -> raft_pb2.RaftStreamSummary:
@@ -46,9 +65,7 @@ class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
                 except DecodeError as exc:
                     err = InvalidArgument(f"malformed raft batch from node {req.from_node}: {exc}")
                 else:
-                    self.host.peer_heard(req.from_node)
-                    if items:  # an empty batch is a node beat (server/liveness.py)
-                        self.host.deliver(items)
+                    self.accept(req.from_node, items)
                     n += 1
                     continue
             self.rejected += 1
@@ -84,7 +101,8 @@ class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
                 raise err
             yield c
 
-    def _check(self, req: raft_pb2.RaftBatch | raft_pb2.SnapshotChunk) -> InvalidArgument | WrongCluster | None:
+    def _check(self, req: raft_pb2.RaftBatch | raft_pb2.SnapshotChunk | raft_pb2.HelloRequest
+               ) -> InvalidArgument | WrongCluster | None:
         if req.cluster_id != self.cluster_id:
             return WrongCluster(f"peer is in cluster {req.cluster_id!r}, this node is in "
                                 f"{self.cluster_id!r}")

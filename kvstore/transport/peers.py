@@ -1,4 +1,10 @@
-"""Outbound peer links: one long-lived client stream (`Raft.Stream`) per peer.
+"""Outbound peer links: one long-lived link per peer, raw TCP or a `Raft.Stream`.
+
+Each link starts by asking the peer (`Raft.Hello`) for its raw TCP listener
+and uses it when offered (kvstore/transport/tcp.py: far cheaper per batch
+than a grpc.aio stream write); otherwise, or for peers this node dials
+through a `[dial]` override (a proxy knows only the gRPC port), it keeps a
+client stream `Raft.Stream` open.
 
 The host hands over one coalesced batch per peer per loop turn (`send`).
 Each peer has a bounded queue (`max_queued_batches`) and a writer task that
@@ -26,6 +32,7 @@ import grpc
 from kvstore.logging import get_logger
 from kvstore.proto import raft_pb2, raft_pb2_grpc
 from kvstore.raft.types import Message
+from kvstore.transport.tcp import frame, hello, tune_socket
 from kvstore.transport.wire import encode_batch
 
 log = get_logger("kvstore.transport")
@@ -33,6 +40,10 @@ log = get_logger("kvstore.transport")
 UnreachableFn = Callable[[int, list[int]], None]
 Items = list[tuple[int, Message]]
 MAX_MESSAGES_PER_WRITE = 4096
+HELLO_TIMEOUT_S = 2.0
+# Wait for the socket only when this much is buffered (a slow or stuck peer);
+# below it a write never blocks the link task.
+DRAIN_ABOVE_BYTES = 4 << 20
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
@@ -51,7 +62,7 @@ async def _finished(call: grpc.aio.StreamUnaryCall[raft_pb2.RaftBatch,
 
 
 class _Peer:
-    __slots__ = ("addr", "connected", "event", "peer_id", "queue", "task")
+    __slots__ = ("addr", "connected", "event", "peer_id", "queue", "task", "transport")
 
     def __init__(self, peer_id: int, addr: str) -> None:
         self.peer_id = peer_id
@@ -60,12 +71,16 @@ class _Peer:
         self.event = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.connected = False
+        self.transport = ""
 
 
 class PeerStreams:
     def __init__(self, node_id: int, cluster_id: str, peers: dict[int, str],
-                 on_unreachable: UnreachableFn, max_queued_batches: int = 256) -> None:
+                 on_unreachable: UnreachableFn, max_queued_batches: int = 256,
+                 tcp: bool = True, grpc_only: frozenset[int] = frozenset()) -> None:
         self.node_id = node_id
+        self.tcp = tcp
+        self.grpc_only = grpc_only
         self.cluster_id = cluster_id
         self.on_unreachable = on_unreachable
         self.max_queued = max_queued_batches
@@ -132,6 +147,59 @@ class PeerStreams:
                 backoff = min(backoff * 2, 1.0)
 
     async def _stream(self, p: _Peer) -> None:
+        port = await self._tcp_port(p) if self.tcp and p.peer_id not in self.grpc_only else 0
+        if port:
+            await self._tcp_stream(p, port)
+        else:
+            await self._grpc_stream(p)
+
+    async def _tcp_port(self, p: _Peer) -> int:
+        """The peer's raw TCP port (0: it offers none)."""
+        async with grpc.aio.insecure_channel(p.addr, options=CHANNEL_OPTIONS) as channel:
+            try:
+                r = await raft_pb2_grpc.RaftStub(channel).Hello(raft_pb2.HelloRequest(
+                    cluster_id=self.cluster_id, from_node=self.node_id, to_node=p.peer_id),
+                    timeout=HELLO_TIMEOUT_S)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    return 0
+                raise
+        return int(r.tcp_port)
+
+    async def _tcp_stream(self, p: _Peer, port: int) -> None:
+        host = p.addr.rsplit(":", 1)[0].strip("[]")
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                HELLO_TIMEOUT_S)
+        tune_socket(writer.get_extra_info("socket"))
+        # The acceptor never writes: this read ends only when the link does.
+        ended = asyncio.ensure_future(reader.read(1))
+        ended.add_done_callback(lambda _f: p.event.set())
+        writer.writelines(frame(hello(self.cluster_id, self.node_id, p.peer_id)))
+        try:
+            while not self._closed:
+                if ended.done():
+                    exc = None if ended.cancelled() else ended.exception()
+                    raise ConnectionError(f"node {p.peer_id} closed the raft link") from exc
+                if not p.queue:
+                    p.event.clear()
+                    await p.event.wait()
+                    continue
+                writer.writelines(frame(encode_batch(_take(p.queue))))
+                if writer.transport.get_write_buffer_size() > DRAIN_ABOVE_BYTES:
+                    await writer.drain()
+                self._connected(p, "tcp")
+                self.sent_batches += 1
+        finally:
+            ended.cancel()
+            writer.close()
+
+    def _connected(self, p: _Peer, transport: str) -> None:
+        if not p.connected:
+            log.info("peer.connected", peer=p.peer_id, addr=p.addr, transport=transport)
+            p.connected = True
+            p.transport = transport
+
+    async def _grpc_stream(self, p: _Peer) -> None:
         async with grpc.aio.insecure_channel(p.addr, options=CHANNEL_OPTIONS) as channel:
             call = raft_pb2_grpc.RaftStub(channel).Stream()
             # Completes (usually with an error) when the peer ends the stream.
@@ -151,9 +219,7 @@ class PeerStreams:
                     await call.write(raft_pb2.RaftBatch(
                         cluster_id=self.cluster_id, from_node=self.node_id, to_node=p.peer_id,
                         payload=encode_batch(_take(p.queue))))
-                    if not p.connected:
-                        log.info("peer.connected", peer=p.peer_id, addr=p.addr)
-                        p.connected = True
+                    self._connected(p, "grpc")
                     self.sent_batches += 1
             finally:
                 call.cancel()

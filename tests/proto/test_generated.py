@@ -56,7 +56,7 @@ def test_services_have_the_designed_methods() -> None:
     assert _methods(kv_pb2, "KV") == dict.fromkeys(
         ["Get", "Put", "Delete", "CompareAndSwap", "Batch", "MultiBatch", "Scan"], unary
     )
-    assert _methods(raft_pb2, "Raft") == {"Stream": (True, False),
+    assert _methods(raft_pb2, "Raft") == {"Stream": (True, False), "Hello": (False, False),
                                           "InstallSnapshot": (True, False)}
     assert _methods(admin_pb2, "Admin") == dict.fromkeys(
         ["Status", "ClusterInfo", "TransferLeader", "ChangeMembership", "SetClockRate",

@@ -35,6 +35,9 @@ def test_toml_is_loaded_and_flags_override(tmp_path: Path) -> None:
     ({"shards": 0}, "shards must be between"),
     ({"election_ticks": 1}, "heartbeat_ticks < election_ticks"),
     ({"bogus": 1}, "unknown configuration keys: bogus"),
+    ({"peer_transport": "udp"}, "peer_transport must be 'tcp' or 'grpc'"),
+    ({"raft_tcp_port": 70000}, "raft_tcp_port must be between 0 and 65535"),
+    ({"raft_tcp_port": "7100"}, "raft_tcp_port must be between 0 and 65535"),
 ])
 def test_bad_settings_name_the_problem(tmp_path: Path, override: dict[str, object],
                                        message: str) -> None:
