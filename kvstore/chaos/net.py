@@ -2,9 +2,12 @@
 
 For nodes 1..n with real listen addresses, `ChaosNet` runs
 - one proxy per directed peer link (a, b): node a dials node b through it, so
-  node a's `[peers]` table says b = <proxy a->b>. A Raft stream a->b carries
+  node a's `[dial]` table says b = <proxy a->b>. A Raft stream a->b carries
   a's messages to b; b's replies travel on b's own stream b->a, so cutting one
   direction is a real one-way fault;
+- given the nodes' raw TCP Raft listeners (`raft_addrs`), a second proxy per
+  directed peer link for those (node a's `[raft_dial]`), cut and healed with
+  the first, so the faults hit the transport nodes really use;
 - one proxy per client link (CLIENT, b): the chaos clients reach node b only
   through it.
 
@@ -26,26 +29,33 @@ Link = tuple[int, int]
 
 
 class ChaosNet:
-    def __init__(self, node_addrs: Mapping[int, str]) -> None:
+    def __init__(self, node_addrs: Mapping[int, str],
+                 raft_addrs: Mapping[int, str] | None = None) -> None:
         self.node_addrs = dict(sorted(node_addrs.items()))
         self.proxies: dict[Link, LinkProxy] = {}
+        self.raft_proxies: dict[Link, LinkProxy] = {}
         for b, addr in self.node_addrs.items():
             for a in [CLIENT, *self.node_addrs]:
                 if a != b:
                     name = f"{'client' if a == CLIENT else a}->{b}"
                     self.proxies[(a, b)] = LinkProxy(name, addr)
+                    if raft_addrs and a != CLIENT:
+                        self.raft_proxies[(a, b)] = LinkProxy(f"{name} raft", raft_addrs[b])
         self.blocked: frozenset[Link] = frozenset()
+
+    def _all(self) -> list[tuple[Link, LinkProxy]]:
+        return [*self.proxies.items(), *self.raft_proxies.items()]
 
     async def start(self) -> None:
         try:
-            for proxy in self.proxies.values():
+            for _, proxy in self._all():
                 await proxy.start()
         except BaseException:
             await self.aclose()
             raise
 
     async def aclose(self) -> None:
-        for proxy in self.proxies.values():
+        for _, proxy in self._all():
             await proxy.aclose()
 
     async def __aenter__(self) -> ChaosNet:
@@ -60,6 +70,11 @@ class ChaosNet:
         return {a: {b: self.proxies[(a, b)].address for b in self.node_addrs if b != a}
                 for a in self.node_addrs}
 
+    def raft_peer_addresses(self) -> dict[int, dict[int, str]]:
+        """For each node, the address it must dial for each peer's raw Raft listener."""
+        return {a: {b: p.address for (x, b), p in self.raft_proxies.items() if x == a}
+                for a in self.node_addrs if self.raft_proxies}
+
     def client_addresses(self) -> dict[int, str]:
         """Node id -> the address the chaos clients use to reach it."""
         return {b: self.proxies[(CLIENT, b)].address for b in self.node_addrs}
@@ -72,15 +87,15 @@ class ChaosNet:
         unknown = wanted - self.proxies.keys()
         if unknown:
             raise ValueError(f"unknown links {sorted(unknown)}")
-        for link, proxy in self.proxies.items():
+        for link, proxy in self._all():
             proxy.set_state(mode if link in wanted else LinkState.OPEN)
         self.blocked = wanted
 
     def heal(self) -> None:
-        for proxy in self.proxies.values():
+        for _, proxy in self._all():
             proxy.set_state(LinkState.OPEN)
         self.blocked = frozenset()
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {p.name: {"accepted": p.accepted, "refused": p.refused,
-                         "bytes": p.bytes_forwarded} for p in self.proxies.values()}
+                         "bytes": p.bytes_forwarded} for _, p in self._all()}

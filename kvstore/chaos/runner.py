@@ -214,8 +214,9 @@ class _Run:
 
 
 async def _run_async(cfg: ChaosConfig, cluster: LocalCluster) -> RunStats:
-    async with ChaosNet({n.node_id: n.addr for n in cluster.nodes.values()}) as net:
-        cluster.set_peer_addresses(net.peer_addresses())
+    async with ChaosNet({n.node_id: n.addr for n in cluster.nodes.values()},
+                        {n.node_id: n.raft_addr for n in cluster.nodes.values()}) as net:
+        cluster.set_peer_addresses(net.peer_addresses(), net.raft_peer_addresses())
         try:
             await asyncio.to_thread(cluster.start)
             await asyncio.to_thread(cluster.wait_ready, 60.0)

@@ -8,8 +8,10 @@ down` find the processes again from another command.
 
 `set_peer_addresses` lets a node dial its peers at other addresses than their
 listen addresses (the chaos harness puts a fault-injecting proxy on every
-link), through the node config's `[dial]` table; `[peers]` stays the same
-listen addresses on every node (the first cluster metadata is built from it).
+link), through the node config's `[dial]` table, and their raw TCP Raft
+listeners (each node gets a fixed `raft_tcp_port` here) through
+`[raft_dial]`; `[peers]` stays the same listen addresses on every node (the
+first cluster metadata is built from it).
 
 Ports are ephemeral: each is taken by binding port 0 and releasing it just
 before the node starts (a small race that retries cover).
@@ -45,6 +47,11 @@ class NodeProc:
     pid: int = 0
     # Seeds of the running cluster, for a node added after creation (`add_node`).
     join: list[str] = field(default_factory=list)
+    raft_port: int = 0  # its raw TCP Raft listener (0: any free port)
+
+    @property
+    def raft_addr(self) -> str:
+        return f"127.0.0.1:{self.raft_port}"
 
     @property
     def config_path(self) -> Path:
@@ -67,6 +74,8 @@ class LocalCluster:
     extra: dict[str, object] = field(default_factory=dict)
     #: node id -> {peer id -> address that node dials for that peer}
     peer_addrs: dict[int, dict[int, str]] = field(default_factory=dict)
+    #: node id -> {peer id -> address that node dials for that peer's raw Raft port}
+    raft_peer_addrs: dict[int, dict[int, str]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, root: Path, n: int, *, shards: int = 8, replication: int = 3,
@@ -80,7 +89,8 @@ class LocalCluster:
         for nid in range(1, n + 1):
             d = root / f"n{nid}"
             d.mkdir(exist_ok=True)
-            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d)
+            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d,
+                                    raft_port=free_port())
         for node in c.nodes.values():
             node.config_path.write_text(c._toml(node))
         c.save()
@@ -96,33 +106,30 @@ class LocalCluster:
         for nid_s, info in raw["nodes"].items():
             nid = int(nid_s)
             c.nodes[nid] = NodeProc(nid, info["addr"], root / f"n{nid}", None, info.get("pid", 0),
-                                    info.get("join", []))
+                                    info.get("join", []), info.get("raft_port", 0))
         return c
 
     def save(self) -> None:
         raw = {
             "cluster_id": self.cluster_id, "shards": self.shards,
             "replication": self.replication,
-            "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid, "join": n.join}
+            "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid, "join": n.join,
+                                       "raft_port": n.raft_port}
                       for n in self.nodes.values()},
         }
         (self.root / "cluster.json").write_text(json.dumps(raw, indent=2))
 
-    def set_peer_addresses(self, overrides: dict[int, dict[int, str]]) -> None:
-        """Per node, the address it dials for each peer; rewrites the configs.
+    def set_peer_addresses(self, overrides: dict[int, dict[int, str]],
+                           raft: dict[int, dict[int, str]] | None = None) -> None:
+        """Per node, the address it dials for each peer (`overrides`: gRPC; `raft`:
+        raw TCP Raft listener); rewrites the configs.
 
         Takes effect when a node (re)starts. A peer not named keeps its listen
         address; a node cannot override its own entry."""
-        for nid, table in overrides.items():
-            if nid not in self.nodes:
-                raise ConfigError(f"no node {nid} in this cluster")
-            for peer, addr in table.items():
-                if peer not in self.nodes or peer == nid:
-                    raise ConfigError(f"node {nid}: cannot override the address of {peer}")
-                if ":" not in addr:
-                    raise ConfigError(f"node {nid}: peer {peer} address must be host:port, "
-                                      f"got {addr!r}")
+        for table in (overrides, raft or {}):
+            _check_overrides(self, table)
         self.peer_addrs = {nid: dict(table) for nid, table in overrides.items()}
+        self.raft_peer_addrs = {nid: dict(table) for nid, table in (raft or {}).items()}
         for node in self.nodes.values():
             node.config_path.write_text(self._toml(node))
 
@@ -135,7 +142,8 @@ class LocalCluster:
         d = self.root / f"n{nid}"
         d.mkdir(exist_ok=True)
         seeds = [n.addr for n in self.nodes.values()]
-        node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d, join=seeds)
+        node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d, join=seeds,
+                                          raft_port=free_port())
         node.config_path.write_text(self._toml(node))
         self.save()
         return node
@@ -143,15 +151,18 @@ class LocalCluster:
     def _toml(self, node: NodeProc) -> str:
         members = [node] if node.join else list(self.nodes.values())
         peers = "\n".join(f'{n.node_id} = "{n.addr}"' for n in members)
-        dial = "\n".join(f'{p} = "{a}"' for p, a in
-                         sorted(self.peer_addrs.get(node.node_id, {}).items()))
+        dial = _table(self.peer_addrs.get(node.node_id, {}))
+        raft_dial = _table(self.raft_peer_addrs.get(node.node_id, {}))
         extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in self.extra.items())
+        port = (f"raft_tcp_port = {node.raft_port}\n"
+                if node.raft_port and "raft_tcp_port" not in self.extra else "")
         return (
             f'node_id = {node.node_id}\nlisten = "{node.addr}"\n'
             f'data_dir = "{node.dir / "data"}"\ncluster_id = "{self.cluster_id}"\n'
             f"shards = {self.shards}\nreplication = {self.replication}\n"
-            f"tick_ms = {self.tick_ms}\nelection_ticks = {self.election_ticks}\n"
+            f"tick_ms = {self.tick_ms}\nelection_ticks = {self.election_ticks}\n{port}"
             f"{extra}\n{_join_line(node)}[peers]\n{peers}\n[dial]\n{dial}\n"
+            f"[raft_dial]\n{raft_dial}\n"
         )
 
     @property
@@ -262,3 +273,19 @@ def _alive(pid: int, proc: subprocess.Popen[bytes] | None = None) -> bool:
 
 def _join_line(node: NodeProc) -> str:
     return f"join = {json.dumps(node.join)}\n" if node.join else ""
+
+
+def _table(entries: dict[int, str]) -> str:
+    return "\n".join(f'{p} = "{a}"' for p, a in sorted(entries.items()))
+
+
+def _check_overrides(c: LocalCluster, overrides: dict[int, dict[int, str]]) -> None:
+    for nid, table in overrides.items():
+        if nid not in c.nodes:
+            raise ConfigError(f"no node {nid} in this cluster")
+        for peer, addr in table.items():
+            if peer not in c.nodes or peer == nid:
+                raise ConfigError(f"node {nid}: cannot override the address of {peer}")
+            if ":" not in addr:
+                raise ConfigError(f"node {nid}: peer {peer} address must be host:port, "
+                                  f"got {addr!r}")

@@ -60,6 +60,9 @@ class NodeConfig:
     # `peers` (e.g. through a proxy). `peers` must be identical on every initial
     # member: the first metadata record is built from it.
     dial: dict[int, str] = field(default_factory=dict)
+    # Where THIS node dials some peers' raw TCP Raft listeners (e.g. through a
+    # proxy), instead of asking them with Raft.Hello.
+    raft_dial: dict[int, str] = field(default_factory=dict)
     cluster_id: str = "kvstore"
     shards: int = 8
     replication: int = 3
@@ -91,7 +94,8 @@ class NodeConfig:
     # Raft messages between nodes: "tcp" (a raw TCP link per peer, on
     # raft_tcp_port of the listen host; 0 = any free port, peers ask for it
     # with Raft.Hello) or "grpc" (a Raft.Stream per peer). Peers named in
-    # `dial` are always reached by gRPC (a proxy forwards only that port).
+    # `dial` but not in `raft_dial` are reached by gRPC (a proxy of the gRPC
+    # port cannot carry the raw link).
     peer_transport: str = "tcp"
     raft_tcp_port: int = 0
     # Chaos tests only: accept Admin.SetClockRate (clock-skew faults).
@@ -131,10 +135,10 @@ class NodeConfig:
             raise ConfigError("need snapshot_entries >= 1 and log_retain_entries >= 0")
         if self.snapshot_chunk_bytes < 1024 or self.snapshot_rate_bytes < 1024:
             raise ConfigError("snapshot_chunk_bytes and snapshot_rate_bytes must be >= 1024")
-        for nid, addr in [*self.peers.items(), *self.dial.items()]:
+        for nid, addr in [*self.peers.items(), *self.dial.items(), *self.raft_dial.items()]:
             if nid <= 0 or ":" not in addr:
                 raise ConfigError(f"peer {nid}: address must be host:port, got {addr!r}")
-        if self.node_id in self.dial:
+        if self.node_id in self.dial or self.node_id in self.raft_dial:
             raise ConfigError("dial cannot override this node's own address")
 
 
@@ -170,7 +174,7 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
             raise ConfigError(f"config file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    for table in ("peers", "dial"):
+    for table in ("peers", "dial", "raft_dial"):
         if table in raw:
             raw[table] = _peers_from_toml(raw[table])
     raw.update({k: v for k, v in overrides.items() if v is not None})

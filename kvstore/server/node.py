@@ -62,7 +62,8 @@ class Node:
         self.view = self._initial_view(cfg)
         self.peers = PeerStreams(cfg.node_id, cfg.cluster_id, self.view.addresses,
                                  self._unreachable, tcp=cfg.peer_transport == "tcp",
-                                 grpc_only=frozenset(cfg.dial))
+                                 grpc_only=frozenset(cfg.dial) - frozenset(cfg.raft_dial),
+                                 tcp_dial=cfg.raft_dial)
         self.view.subscribe(lambda _meta: self.peers.sync())
         self.snap_sender = SnapshotSender(
             cfg.node_id, cfg.cluster_id, self.view.addresses, self.store, self.sm,

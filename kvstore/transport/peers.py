@@ -77,10 +77,12 @@ class _Peer:
 class PeerStreams:
     def __init__(self, node_id: int, cluster_id: str, peers: dict[int, str],
                  on_unreachable: UnreachableFn, max_queued_batches: int = 256,
-                 tcp: bool = True, grpc_only: frozenset[int] = frozenset()) -> None:
+                 tcp: bool = True, grpc_only: frozenset[int] = frozenset(),
+                 tcp_dial: dict[int, str] | None = None) -> None:
         self.node_id = node_id
         self.tcp = tcp
-        self.grpc_only = grpc_only
+        self.grpc_only = grpc_only  # dialed through a gRPC-only override
+        self.tcp_dial = tcp_dial or {}  # raw listener addresses known in advance
         self.cluster_id = cluster_id
         self.on_unreachable = on_unreachable
         self.max_queued = max_queued_batches
@@ -147,9 +149,13 @@ class PeerStreams:
                 backoff = min(backoff * 2, 1.0)
 
     async def _stream(self, p: _Peer) -> None:
-        port = await self._tcp_port(p) if self.tcp and p.peer_id not in self.grpc_only else 0
-        if port:
-            await self._tcp_stream(p, port)
+        target = self.tcp_dial.get(p.peer_id) if self.tcp else None
+        if target is None and self.tcp and p.peer_id not in self.grpc_only:
+            port = await self._tcp_port(p)
+            if port:
+                target = f"{p.addr.rsplit(':', 1)[0]}:{port}"
+        if target is not None:
+            await self._tcp_stream(p, target)
         else:
             await self._grpc_stream(p)
 
@@ -166,10 +172,10 @@ class PeerStreams:
                 raise
         return int(r.tcp_port)
 
-    async def _tcp_stream(self, p: _Peer, port: int) -> None:
-        host = p.addr.rsplit(":", 1)[0].strip("[]")
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                HELLO_TIMEOUT_S)
+    async def _tcp_stream(self, p: _Peer, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host.strip("[]"), int(port)), HELLO_TIMEOUT_S)
         tune_socket(writer.get_extra_info("socket"))
         # The acceptor never writes: this read ends only when the link does.
         ended = asyncio.ensure_future(reader.read(1))

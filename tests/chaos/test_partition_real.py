@@ -43,8 +43,9 @@ def _groups(c: LocalCluster, nid: int) -> dict[int, admin_pb2.GroupStatus]:
 
 async def test_isolated_node_is_cut_off_and_catches_up_after_heal(tmp_path: Path) -> None:
     c = LocalCluster.create(tmp_path / "c", 3, shards=2, tick_ms=20, election_ticks=10)
-    async with ChaosNet({n: c.nodes[n].addr for n in c.nodes}) as net:
-        c.set_peer_addresses(net.peer_addresses())
+    async with ChaosNet({n: c.nodes[n].addr for n in c.nodes},
+                        {n: c.nodes[n].raft_addr for n in c.nodes}) as net:
+        c.set_peer_addresses(net.peer_addresses(), net.raft_peer_addresses())
         try:
             await asyncio.to_thread(c.start)
             await asyncio.to_thread(c.wait_ready, 60.0)
@@ -67,6 +68,7 @@ async def test_isolated_node_is_cut_off_and_catches_up_after_heal(tmp_path: Path
                 await kv.aclose()
             applied = {s: g.applied_index for s, g in _groups(c, 2).items() if s}
             assert all(g.applied_index < applied[s] for s, g in _groups(c, 1).items() if s)
+            assert "transport=tcp" in c.nodes[2].log_path.read_text()  # through the proxies
             net.heal()
             await _until("node 1 applies what the majority applied", lambda: all(
                 g.applied_index >= applied[s] for s, g in _groups(c, 1).items() if s), c)
