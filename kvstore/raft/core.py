@@ -353,8 +353,14 @@ class RaftCore:
         if (self.cfg.check_quorum or self.cfg.pre_vote) and m.type in (_MT.HEARTBEAT, _MT.APPEND):
             # A stale leader (e.g. after a partition) learns our term and steps down.
             self.send(Message(_MT.APPEND_RESP, to=m.frm))
-        elif m.type == _MT.PRE_VOTE:
-            self.send(Message(_MT.PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
+        elif m.type in _VOTE_TYPES:
+            # Figure 2, RequestVote rule 1: reply false with our term. etcd drops a
+            # stale VOTE, but then a candidate behind a voter's term never learns it:
+            # when a removed member that does not know it (no pre-vote) keeps raising
+            # that voter's term, the candidate, e.g. the last voter of a config that
+            # still needs the demoted old leader's vote, may never catch up (sim seed 714).
+            resp = _MT.PRE_VOTE_RESP if m.type == _MT.PRE_VOTE else _MT.VOTE_RESP
+            self.send(Message(resp, to=m.frm, term=self.term, reject=True))
 
     def _handle_vote_request(self, m: Message) -> None:
         resp = _MT.PRE_VOTE_RESP if m.type == _MT.PRE_VOTE else _MT.VOTE_RESP

@@ -30,6 +30,13 @@ removed-leader deadlock (see testdata/confchange_remove_leader_tail.txt): a
 leader keeps accepting proposals after proposing its own removal, so after
 it steps down members still in the older configuration may need the vote
 of a node whose log is longer than theirs, and nobody is ever elected.
+`StaleVoteIgnoredCore` is the core before the stale-vote fix (etcd's rule):
+it drops a vote request of a lower term instead of refusing it with its own
+term (Figure 2), so a candidate behind a voter's term never learns it. With
+no pre-vote, a removed member that does not know it keeps raising the terms
+of the voters it still sees, and a candidate it cannot see may never catch
+up: the group stays leaderless (seed 714 with 5 nodes and 600 steps).
+
 `QuiesceFreezesLeaseClockCore` stops a quiesced replica's lease clock (its
 `ticks`) while quiet, as a host that stopped ticking quiet groups would. A
 quiesced leader cut off from its followers then keeps a lease forever, and
@@ -41,7 +48,17 @@ from __future__ import annotations
 
 import random
 
-from kvstore.raft import ConfChange, Config, Entry, EntryType, RaftCore, StateRole, Storage
+from kvstore.raft import (
+    ConfChange,
+    Config,
+    Entry,
+    EntryType,
+    Message,
+    MessageType,
+    RaftCore,
+    StateRole,
+    Storage,
+)
 from kvstore.raft.quorum import joint_committed
 from kvstore.raft.tracker import ProgressTracker
 
@@ -90,6 +107,14 @@ class LeaderProposesAfterRemovalCore(RaftCore):
 
     def propose(self, data: bytes) -> int:
         return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
+class StaleVoteIgnoredCore(RaftCore):
+    """TEST-ONLY: the core before the stale-vote fix (a lower-term VOTE is dropped)."""
+
+    def _on_lower_term(self, m: Message) -> None:
+        if m.type != MessageType.VOTE:
+            super()._on_lower_term(m)
+
+
 class QuiesceFreezesLeaseClockCore(RaftCore):
     """TEST-ONLY: quiet time does not count towards the end of a lease."""
 
@@ -106,4 +131,5 @@ BROKEN_CORES: dict[str, type[RaftCore]] = {
     "learners-in-quorum": LearnersInQuorumCore,
     "leader-proposes-after-removal": LeaderProposesAfterRemovalCore,
     "quiesce-freezes-lease-clock": QuiesceFreezesLeaseClockCore,
+    "stale-vote-ignored": StaleVoteIgnoredCore,
 }

@@ -33,8 +33,12 @@ ProposalDropped, which the host reports to its caller (counted here as
 Down to one voter: from 2 voters to 1 (or from a joint configuration
 whose outgoing half is small) the remaining members need the removed node's
 vote until they apply the change, which it gives because a leader being
-removed appends nothing after its removal (kvstore/raft/core.py). The chaos
-member nemesis keeps 3 voters before a removal; the simulator goes further.
+removed appends nothing after its removal (kvstore/raft/core.py), and which
+they can ask for at its term: a vote request of a lower term is refused with
+the voter's term, so a removed member raising that term (it may not know it
+was removed, and without pre-vote it campaigns) cannot keep them behind.
+The chaos member nemesis keeps 3 voters before a removal; the simulator goes
+further.
 
 Retirement: with `retire_rate`, an operator decommissions a removed member
 once every member of the current configuration has applied its removal

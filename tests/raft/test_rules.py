@@ -44,6 +44,25 @@ def test_fig2_request_vote_denied_for_stale_log_5_4_1() -> None:
     assert net.core(2).vote == 0  # term moved to 9, but no vote cast
 
 
+def test_fig2_request_vote_with_stale_term_is_refused_with_current_term_rule1() -> None:
+    """RequestVote rule 1: reply false if term < currentTerm, carrying currentTerm, so
+    the candidate catches up (etcd drops the request; see test_membership for the
+    deadlock that allowed). CheckQuorum is on: it must not silence the reply."""
+    for pre_vote in (False, True):
+        net = Network([1, 2, 3], pre_vote=pre_vote, check_quorum=True)
+        n1 = net.core(1)
+        n1.step(vote_req(3, 1, 7, 0, 0))  # a higher term reaches 1 (no leader: no lease)
+        responses(net, 1)
+        assert n1.term == 7
+        vote = n1.vote
+        n1.step(vote_req(2, 1, 3, 0, 0))
+        out = [m for m in responses(net, 1) if m.type == MT.VOTE_RESP]
+        assert [(m.to, m.term, m.reject) for m in out] == [(2, 7, True)]
+        assert (n1.term, n1.vote) == (7, vote), "a stale request changes nothing"
+        net.core(2).step(out[0])
+        assert (net.core(2).role, net.core(2).term) == (StateRole.FOLLOWER, 7)
+
+
 def test_fig2_all_servers_higher_term_converts_to_follower() -> None:
     net = Network([1, 2, 3])
     net.elect(1)

@@ -113,6 +113,16 @@ def test_removed_leader_deadlock_found_by_the_simulator_stays_fixed() -> None:
     assert run_seed(1, 3, CI_STEPS, membership="always").ok
 
 
+def test_stale_vote_deadlock_found_by_the_simulator_stays_fixed() -> None:
+    """Found by the 2000-seed swarm (kvstore/raft/core.py, `_on_lower_term`): on the
+    core that drops lower-term vote requests, seed 714 ends with the last voter stuck
+    below the term a removed member keeps raising (tests/raft/test_membership.py
+    has the scenario by hand); the real core elects and converges."""
+    bad = run_seed(714, 5, 600, "stale-vote-ignored")
+    assert bad.rule == "liveness" and "no leader elected" in bad.details, report(bad)
+    assert run_seed(714, 5, 600).ok
+
+
 @pytest.mark.long
 def test_broken_one_at_a_time_rule_is_caught_with_5_nodes() -> None:
     check_member_broken_is_caught("conf-change-unchecked", 5, range(500))
