@@ -2,9 +2,10 @@
 
 Each link starts by asking the peer (`Raft.Hello`) for its raw TCP listener
 and uses it when offered (kvstore/transport/tcp.py: far cheaper per batch
-than a grpc.aio stream write); otherwise, or for peers this node dials
-through a `[dial]` override (a proxy knows only the gRPC port), it keeps a
-client stream `Raft.Stream` open.
+than a grpc.aio stream write), or dials the raw listener address the config
+gives (`[raft_dial]`, e.g. a chaos proxy). Otherwise, and for peers dialed
+through a `[dial]` override only (a proxy of the gRPC port cannot carry the
+raw link), it keeps a client stream `Raft.Stream` open.
 
 The host hands over one coalesced batch per peer per loop turn (`send`).
 Each peer has a bounded queue (`max_queued_batches`) and a writer task that
