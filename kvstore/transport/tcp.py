@@ -166,9 +166,16 @@ class TcpRaftServer:
         return proto
 
     async def start(self, host: str, port: int = 0) -> int:
-        self._server = await asyncio.get_running_loop().create_server(
-            self._factory, host or None, port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._factory, host or None, port)
+        if port == 0 and len(server.sockets) > 1:
+            # A name like "localhost" binds several addresses, each with its own
+            # free port; peers are told one port, so use the first one on all.
+            port = server.sockets[0].getsockname()[1]
+            server.close()
+            server = await loop.create_server(self._factory, host or None, port)
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
         return self.port
 
     def close(self) -> None:

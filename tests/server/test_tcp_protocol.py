@@ -50,3 +50,14 @@ async def test_frames_split_at_every_byte_arrive_whole_and_in_order() -> None:
 async def test_many_frames_in_one_write_all_arrive() -> None:
     got = await _serve_and_send([_stream()])
     assert got == [(2, _batch(i)) for i in range(20)]
+
+
+async def test_a_name_with_several_addresses_gets_one_port_on_all() -> None:
+    server = TcpRaftServer(1, "c", {1: "a", 2: "b"}, lambda frm, items: None)
+    port = await server.start("localhost")
+    try:
+        assert port > 0
+        assert server._server is not None
+        assert {s.getsockname()[1] for s in server._server.sockets} == {port}
+    finally:
+        server.close()
