@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,8 +32,35 @@ from pathlib import Path
 
 from kvstore.errors import ConfigError, Unavailable
 
+_PORT_FLOOR = 10000
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
+    """A port free now, for a listener started later (and restarted after kills).
+
+    Drawn below the kernel's ephemeral range: a port the kernel itself chose
+    (bind to 0) is the kind it also gives outgoing connections, so between now
+    and the node's (re)start a client socket could take it ("address already
+    in use": seen in CI). Falls back to a kernel-chosen port."""
+    rng = random.SystemRandom()
+    top = _ephemeral_floor()
+    for _ in range(64 if top - _PORT_FLOOR > 1000 else 0):
+        port = rng.randrange(_PORT_FLOOR, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
