@@ -74,6 +74,8 @@ class RaftCore:
         self.leader_id = NONE
         self.role = StateRole.FOLLOWER
         self.msgs: list[Message] = []
+        # The leader's commit index moved since the last ready (merge_commit_notices).
+        self.commit_notice_pending = False
         self.read_states: list[ReadState] = []
         self.read_only = ReadOnly()
         self.pending_read_index: list[Message] = []
@@ -470,7 +472,7 @@ class RaftCore:
         # Called for every group on every host turn: compare fields, build nothing.
         log, ps, ph = self.log, self._prev_soft, self._prev_hard
         return bool(
-            self.msgs or self.read_states or log.unstable.entries
+            self.msgs or self.read_states or log.unstable.entries or self.commit_notice_pending
             or log.unstable.snapshot is not None
             or ps.leader_id != self.leader_id or ps.role != self.role
             or ph.term != self.term or ph.vote != self.vote or ph.commit != log.committed
@@ -478,6 +480,10 @@ class RaftCore:
         )
 
     def ready(self) -> Ready:
+        if self.commit_notice_pending:
+            self.commit_notice_pending = False
+            if self.role == StateRole.LEADER:
+                leader.notify_commit(self)
         rd = Ready(
             entries=self.log.unstable_entries(),
             snapshot=self.log.unstable.snapshot,

@@ -103,6 +103,19 @@ def bcast_append(core: RaftCore) -> None:
             send_append(core, nid, True)
 
 
+def notify_commit(core: RaftCore) -> None:
+    """Tell followers the new commit index (merge_commit_notices).
+
+    A follower that already gets an append in this ready learns it from that
+    append (appends carry the commit index as of their sending, so only one
+    sent after the commit moved counts); the others get an empty append."""
+    committed = core.log.committed
+    told = {m.to for m in core.msgs if m.type == _MT.APPEND and m.commit >= committed}
+    for nid in sorted(core.trk.progress):
+        if nid != core.id and nid not in told:
+            send_append(core, nid, True)
+
+
 def send_append(core: RaftCore, to: int, send_if_empty: bool = True) -> bool:
     """Send the next append (or a snapshot) to `to`. Returns whether a message went out."""
     pr = core.trk.progress.get(to)
@@ -177,7 +190,10 @@ def _on_append_resp(core: RaftCore, m: Message) -> None:
         pr.inflights.free_le(m.index)
     if maybe_commit(core):
         _release_pending_reads(core)
-        bcast_append(core)
+        if core.cfg.merge_commit_notices:
+            core.commit_notice_pending = True
+        else:
+            bcast_append(core)
     elif was_paused:
         send_append(core, m.frm)
     # Pipelining: keep sending while the in-flight window has room.

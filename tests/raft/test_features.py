@@ -279,3 +279,53 @@ def test_single_node_group_commits_alone() -> None:
     idx = core.propose(b"solo")
     rd = core.ready()
     assert [e.data for e in rd.committed_entries][-1] == b"solo" and rd.entries[-1].index == idx
+
+
+# --- Merged commit notices (Config.merge_commit_notices) ----------------------
+
+def _acked_round(merge: bool, propose_again: bool) -> list:  # type: ignore[type-arg]
+    """Leader 1 replicates one entry; the followers' acks arrive (optionally with a
+    new proposal in the same turn); returns the leader's next Ready messages."""
+    net = Network([1, 2, 3], merge_commit_notices=merge)
+    net.elect(1)
+    net.core(1).propose(b"a")
+    net.flush()
+    net.deliver()          # appends reach 2 and 3
+    net.flush()            # the leader's ready is empty; 2 and 3 persist and ack
+    net.deliver()          # the acks reach 1: "a" commits
+    assert net.core(1).log.committed == net.core(1).log.last_index()
+    if propose_again:
+        net.core(1).propose(b"b")
+    return net.process_ready(1)
+
+
+def test_merged_commit_notice_rides_the_append_of_the_same_turn() -> None:
+    msgs = _acked_round(merge=True, propose_again=True)
+    appends = [m for m in msgs if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]  # one each, not two
+    for m in appends:
+        assert [e.data for e in m.entries] == [b"b"]
+        assert m.commit == m.index  # the commit covers "a", the entry before "b"
+
+
+def test_merged_commit_notice_goes_alone_when_nothing_else_is_sent() -> None:
+    msgs = _acked_round(merge=True, propose_again=False)
+    appends = [m for m in msgs if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all(not m.entries and m.commit == m.index for m in appends)
+
+
+def test_unmerged_commit_notices_are_sent_at_once_as_etcd_does() -> None:
+    msgs = _acked_round(merge=False, propose_again=True)
+    appends = [m for m in msgs if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 2, 3, 3]
+
+
+def test_followers_apply_what_merged_notices_commit() -> None:
+    net = Network([1, 2, 3])
+    net.elect(1)
+    for i in range(5):
+        net.core(1).propose(b"%d" % i)
+        net.stabilize()
+    want = [b"%d" % i for i in range(5)]
+    assert net.data_applied(2) == want and net.data_applied(3) == want

@@ -136,7 +136,9 @@ class InteractionEnv(EnvState):
     def _boot(self, nid: int, storage: MemoryStorage, settings: dict[str, Any], aged: bool,
               restarts: int) -> Node:
         snap = storage.snapshot()
-        cfg = Config(id=nid, applied=snap.meta.index, **settings)
+        # The testdata is etcd's: commit notices go out at once, as etcd sends them.
+        cfg = Config(id=nid, applied=snap.meta.index,
+                     **{"merge_commit_notices": False, **settings})
         core = self.core_cls(cfg, storage, random.Random(1000 * nid + restarts))
         if aged:  # as if up for a while: past the boot vote fence (see config.py)
             core.ticks = cfg.election_ticks + 1

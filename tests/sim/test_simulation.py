@@ -99,8 +99,9 @@ def test_broken_one_at_a_time_rule_is_caught_within_the_ci_budget() -> None:
 
 
 def test_broken_learners_counted_in_the_commit_quorum_is_caught_with_5_nodes() -> None:
-    """Needs two learners and a voter minority: 5 nodes (seed 60 today, about 1 in 60)."""
-    check_member_broken_is_caught("learners-in-quorum", 5, range(150))
+    """Needs two learners and a voter minority: 5 nodes (seed 198 today, about 1 in 100;
+    seed 60 before merged commit notices changed every schedule's message flow)."""
+    check_member_broken_is_caught("learners-in-quorum", 5, range(260))
 
 
 def test_removed_leader_deadlock_found_by_the_simulator_stays_fixed() -> None:
