@@ -97,14 +97,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
     async def TransferLeader(self, request: admin_pb2.TransferLeaderRequest,
                              context: grpc.aio.ServicerContext[Any, Any]
                              ) -> admin_pb2.TransferLeaderResponse:
-        g = self.host.group(request.shard_id)
-        if g is None:
-            raise InvalidArgument(f"node {self.host.node_id} has no replica of shard "
-                                  f"{request.shard_id}")
-        if g.core.role != StateRole.LEADER:
-            lead = g.core.leader_id
-            raise NotLeader(shard=request.shard_id, leader_hint=lead,
-                            leader_addr=self.view.addresses.get(lead, ""))
+        g = self._leader_group(request.shard_id)
         if request.to_node not in g.core.trk.config.voter_ids():
             raise InvalidArgument(f"node {request.to_node} is not a voter of shard "
                                   f"{request.shard_id}")
@@ -144,6 +137,17 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         return admin_pb2.ChangeMembershipResponse(index=index, voters=cs.voters,
                                                   learners=cs.learners)
 
+    def _leader_group(self, shard_id: int) -> Group:
+        """This node's replica of `shard_id`, which must lead its group."""
+        g = self.host.group(shard_id)
+        if g is None:
+            raise InvalidArgument(f"node {self.host.node_id} has no replica of shard {shard_id}")
+        if g.core.role != StateRole.LEADER:
+            lead = g.core.leader_id
+            raise NotLeader(shard=shard_id, leader_hint=lead,
+                            leader_addr=self.view.addresses.get(lead, ""))
+        return g
+
     def _check_membership(self, request: admin_pb2.ChangeMembershipRequest
                           ) -> tuple[Group, ConfChangeType]:
         self._check_cluster(request.cluster_id)
@@ -152,14 +156,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
             raise InvalidArgument(f"unknown membership action {request.action}")
         if request.node_id not in self.view.map.nodes:
             raise InvalidArgument(f"node {request.node_id} is not a member of this cluster")
-        g = self.host.group(request.shard_id)
-        if g is None:
-            raise InvalidArgument(f"node {self.host.node_id} has no replica of shard "
-                                  f"{request.shard_id}")
-        if g.core.role != StateRole.LEADER:
-            lead = g.core.leader_id
-            raise NotLeader(shard=request.shard_id, leader_hint=lead,
-                            leader_addr=self.view.addresses.get(lead, ""))
+        g = self._leader_group(request.shard_id)
         return g, typ
 
     @map_errors
