@@ -117,6 +117,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                 raise InvalidArgument(f"node {request.node_id} is not a learner of shard "
                                       f"{request.shard_id}; add it as a learner first")
             lag = core.last_index - pr.match
+            if pr.match == 0:
+                raise Unavailable(f"learner {request.node_id} has not acknowledged the leader "
+                                  "yet (its node may be down); promote it once it has caught up")
             if lag > MAX_PROMOTE_LAG:
                 raise Unavailable(f"learner {request.node_id} is {lag} entries behind; "
                                   "promote it once it has caught up")

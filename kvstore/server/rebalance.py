@@ -7,8 +7,9 @@ at a time (the one-at-a-time rule of single-server changes, Ongaro §4.1;
 `RaftCore.propose_conf_change` refuses a second change while one is pending):
 
 1. add a missing target voter as a learner (it catches up by snapshot + log);
-2. promote a target learner once it has caught up (recently active, not
-   waiting for a snapshot, at most MAX_PROMOTE_LAG entries behind);
+2. promote a target learner once it has caught up (acknowledged the leader,
+   recently active, not waiting for a snapshot, at most MAX_PROMOTE_LAG
+   entries behind);
 3. once every target voter is a voter, and all of them are active and caught
    up, remove (or demote to learner, for group 0) one extra voter; if the
    extra voter is this leader, hand leadership to a caught-up target voter
@@ -74,7 +75,11 @@ class Member:
 
 
 def _caught_up(m: Member | None, last_index: int) -> bool:
-    return (m is not None and m.active and not m.snapshotting
+    # match > 0: the member acknowledged the leader at least once. In a young
+    # group (last_index <= MAX_PROMOTE_LAG) a learner whose node never got a
+    # message would otherwise pass, and promoting it adds a voter with no
+    # replica, which cannot vote (hosts create replicas on leader messages only).
+    return (m is not None and m.active and not m.snapshotting and m.match > 0
             and m.match + MAX_PROMOTE_LAG >= last_index)
 
 

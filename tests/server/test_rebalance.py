@@ -104,3 +104,15 @@ def test_stray_learners_are_removed() -> None:
 
 def test_at_target_nothing_happens() -> None:
     assert next_action(1, {1, 2, 3}, set(), _up(1, 2, 3), LAST, Targets((3, 2, 1))) is None
+
+
+def test_a_learner_that_never_acknowledged_is_not_promoted_in_a_young_group() -> None:
+    """In a group whose whole log is within MAX_PROMOTE_LAG, match 0 would look caught
+    up; a voter whose node never got a message has no replica and cannot vote."""
+    young = 5
+    members = {**_up(1, 2, 3, match=young), 4: Member(0, True)}
+    a = next_action(1, {1, 2, 3}, {4}, members, young, Targets((1, 2, 4)))
+    assert a is None
+    members[4] = Member(young, True)
+    a = next_action(1, {1, 2, 3}, {4}, members, young, Targets((1, 2, 4)))
+    assert a == Action(Kind.PROMOTE, 4)

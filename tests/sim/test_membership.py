@@ -116,10 +116,11 @@ def test_a_member_removed_and_added_back_keeps_its_storage_and_vote() -> None:
 
 
 @pytest.mark.xfail(strict=True, raises=Violation, reason=(
-    "host finding (kvstore/server/host.py, not fixed here): a host creates a replica only "
-    "for a leader's message, so a voter promoted before any leader message reached it "
-    "drops the vote requests the group needs once the leader is gone. The simulator's "
-    "membership nemesis promotes only learners that acknowledged the leader (members.py)"))
+    "host limit (kvstore/server/host.py): a host creates a replica only for a leader's "
+    "message, so a voter promoted before any leader message reached it drops the vote "
+    "requests the group needs once the leader is gone. Not reachable through the node's "
+    "rules: rebalance and Admin promote only learners that acknowledged the leader "
+    "(match > 0, kvstore/server/rebalance.py), as the simulator's nemesis does"))
 def test_promoting_a_learner_whose_host_never_created_its_replica() -> None:
     sim = started(members_params())
     lead = leader_of(sim)
