@@ -2,6 +2,7 @@
 
     python -m kvstore.bench.scale_cli shards [--shards 1,8,64,256] [--smoke] [--json F]
     python -m kvstore.bench.scale_cli keys --keys 1000000 [--smoke] [--json F]
+    python -m kvstore.bench.scale_cli disk --duration 120 [--node-opt snapshot_entries=1000]
 
 Prints a Markdown table on stdout (progress notes go to stderr) and, with
 `--json`, the raw rows. `--node-opt KEY=VALUE` sets a node configuration key
@@ -20,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from kvstore.bench.scale import ScaleConfig, format_table, run_scale
+from kvstore.bench.scale_disk import DiskConfig, format_disk_table, run_disk
 from kvstore.bench.scale_keys import KeysConfig, format_keys_table, run_keys
 
 
@@ -43,7 +45,7 @@ def _node_options(items: list[str]) -> dict[str, object]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench-scale", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("shards", "keys"):
+    for name in ("shards", "keys", "disk"):
         s = sub.add_parser(name)
         s.add_argument("--smoke", action="store_true", help="tiny run, a few seconds")
         s.add_argument("--json", metavar="FILE", help="write the raw rows to FILE")
@@ -59,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     ks.add_argument("--keys", type=int, help="keys to load")
     ks.add_argument("--shards", type=int)
     ks.add_argument("--duration", type=float, help="measured seconds per put/get case")
+    dk = sub.choices["disk"]
+    dk.add_argument("--duration", type=float, help="seconds of constant writes")
+    dk.add_argument("--sample", type=float, help="seconds between disk samples")
+    dk.add_argument("--keys", type=int, help="size of the overwritten key space")
+    dk.add_argument("--shards", type=int)
     return p
 
 
@@ -77,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
                 changes[attr] = val
         rows = run_scale(replace(cfg, **changes), _note)
         print(format_table(rows))
+    elif args.mode == "disk":
+        dcfg = DiskConfig.smoke() if args.smoke else DiskConfig()
+        dchanges: dict[str, Any] = {"work_dir": args.dir}
+        if opts or not args.smoke:
+            dchanges["node_options"] = opts
+        for attr, val in (("duration_s", args.duration), ("sample_s", args.sample),
+                          ("keys", args.keys), ("shards", args.shards),
+                          ("concurrency", args.concurrency), ("processes", args.processes)):
+            if val is not None:
+                dchanges[attr] = val
+        rows = [run_disk(replace(dcfg, **dchanges), _note)]
+        print(format_disk_table(rows[0]))
     else:
         kcfg = KeysConfig.smoke() if args.smoke else KeysConfig()
         kchanges: dict[str, Any] = {"node_options": opts, "work_dir": args.dir}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kvstore.bench.scale import TABLE_HEADER
 from kvstore.bench.scale_cli import _node_options
+from kvstore.bench.scale_disk import DISK_HEADER
 from kvstore.bench.scale_keys import KEYS_HEADER
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench-scale"
@@ -58,3 +59,20 @@ def test_keys_smoke_loads_every_key_and_reads_them_all(tmp_path: Path) -> None:
 def test_node_options_are_toml_values() -> None:
     assert _node_options(["quiesce_ticks=0", "fsync=false", "log_level=debug"]) == {
         "quiesce_ticks": 0, "fsync": False, "log_level": "debug"}
+
+
+def test_disk_smoke_samples_every_node_under_writes(tmp_path: Path) -> None:
+    out = tmp_path / "disk.json"
+    proc = run("disk", "--smoke", "--json", str(out), "--dir", str(tmp_path / "d"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table_rows(proc.stdout, DISK_HEADER)
+    (raw,) = json.loads(out.read_text())
+    assert len(rows) == len(raw["samples"]) >= 3
+    assert raw["writes"] > 0 and raw["samples"][-1]["writes"] == raw["writes"]
+    assert all(len(s["disk_mib"]) == 3 for s in raw["samples"])
+    assert all(v > 0 for v in raw["samples"][-1]["disk_mib"])
+    # The smoke options reached the nodes: compaction runs within seconds.
+    tomls = sorted((tmp_path / "d").glob("n*/node.toml"))
+    assert len(tomls) == 3
+    for toml in tomls:
+        assert "snapshot_entries = 50" in toml.read_text()
