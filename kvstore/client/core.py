@@ -129,7 +129,23 @@ class KVClient:
         await self.aclose()
 
     async def connect(self) -> None:
-        await self.refresh_map()
+        """Fetch the shard map. While no endpoint is reachable at all (nodes starting
+        or restarting, gRPC reconnect backoff), retry with backoff until `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        attempt = 0
+        while True:
+            try:
+                await self.refresh_map()
+                return
+            except Unavailable as exc:
+                if not exc.details.get("unreachable"):
+                    raise
+                pause = self.retry.delay(attempt, self.rng)
+                if loop.time() + pause >= deadline:
+                    raise
+            attempt += 1
+            await asyncio.sleep(pause)
 
     async def aclose(self) -> None:
         if self._closed:
@@ -160,6 +176,7 @@ class KVClient:
         if self.router.map is not None:
             candidates += [a for a in self.router.all_addresses() if a not in candidates]
         errors: list[str] = []
+        unreachable = True  # every endpoint failed as a node does (not a refusal)
         for addr in candidates:
             try:
                 stub = admin_pb2_grpc.AdminStub(self._channel(addr))
@@ -168,12 +185,14 @@ class KVClient:
                     timeout=self.rpc_timeout)
             except grpc.aio.AioRpcError as exc:
                 errors.append(f"{addr}: {from_rpc_error(exc).message}")
+                unreachable = unreachable and exc.code() in _NODE_FAILURES
                 continue
             self.router.set_map(shard_map_from_proto(info))
             if not self.cluster_id:
                 self.cluster_id = info.cluster_id
             return
-        raise Unavailable("cannot reach any endpoint: " + "; ".join(errors))
+        raise Unavailable("cannot reach any endpoint: " + "; ".join(errors),
+                          unreachable=unreachable)
 
     # --- sessions ---------------------------------------------------------------
     def session(self, shard: int) -> _Session:

@@ -192,3 +192,35 @@ def test_breaker_opens_on_dead_node_and_closes_after_recovery(cluster3: LocalClu
                 await asyncio.sleep(0.1)
 
     asyncio.run(scenario())
+
+
+def test_connect_waits_for_a_cluster_that_is_still_starting(tmp_path: Any) -> None:
+    """Nodes starting (or restarting after kill -9) refuse connections for a moment;
+    a client opened then keeps trying until its timeout instead of failing at once."""
+    c = LocalCluster.create(tmp_path / "c", 3, shards=2, tick_ms=20, election_ticks=10)
+
+    async def scenario() -> bytes | None:
+        async with KVClient(c.endpoints, timeout=1.0) as _never:
+            pass
+
+    # Nothing listens yet: Unavailable once the timeout has passed, naming the endpoints.
+    with pytest.raises(KVError, match="cannot reach any endpoint"):
+        asyncio.run(scenario())
+
+    async def late_start() -> bytes | None:
+        kv = KVClient(c.endpoints, timeout=60.0)
+        opening = asyncio.create_task(kv.connect())
+        await asyncio.sleep(1.0)
+        assert not opening.done()  # still retrying, not failed
+        await asyncio.to_thread(c.start)
+        try:
+            await opening
+            await kv.put(b"late", b"ok")
+            return await kv.get(b"late")
+        finally:
+            await kv.aclose()
+
+    try:
+        assert asyncio.run(late_start()) == b"ok"
+    finally:
+        c.stop()
