@@ -56,10 +56,21 @@ class DiskConfig:
                    node_options={"snapshot_entries": 50, "log_retain_entries": 10})
 
 
+# The shared write counter, handed to each client process by the pool's initializer
+# (a multiprocessing Value cannot travel as a task argument).
+_COUNTER: Any = None
+
+
+def _share(counter: Any) -> None:
+    global _COUNTER
+    _COUNTER = counter
+
+
 def _write_until(endpoints: list[str], deadline: float, keys: int, value_size: int,
-                 concurrency: int, seed: int, counter: Any) -> int:
+                 concurrency: int, seed: int) -> int:
     """Client process: overwrite random keys until `deadline` (time.time()); returns writes."""
-    return asyncio.run(_writes(endpoints, deadline, keys, value_size, concurrency, seed, counter))
+    return asyncio.run(_writes(endpoints, deadline, keys, value_size, concurrency, seed,
+                               _COUNTER))
 
 
 async def _writes(endpoints: list[str], deadline: float, keys: int, value_size: int,
@@ -114,7 +125,7 @@ def _load_and_sample(cfg: DiskConfig, endpoints: list[str], dirs: list[Path]
     samples = [_sample(0.0, 0, dirs)]
     with ProcessPoolExecutor(cfg.processes, mp_context=ctx, initializer=_share,
                              initargs=(counter,)) as pool:
-        futs = [pool.submit(_write_shared, endpoints, deadline, cfg.keys, cfg.value_size,
+        futs = [pool.submit(_write_until, endpoints, deadline, cfg.keys, cfg.value_size,
                             cfg.concurrency, 1000 + i) for i in range(cfg.processes)]
         while (now := time.time()) < deadline:
             time.sleep(min(cfg.sample_s, max(0.0, deadline - now)))
@@ -122,19 +133,6 @@ def _load_and_sample(cfg: DiskConfig, endpoints: list[str], dirs: list[Path]
         writes = sum(f.result() for f in futs)
     samples.append(_sample(time.time() - t0, writes, dirs))
     return samples, writes
-
-
-_COUNTER: Any = None
-
-
-def _share(counter: Any) -> None:
-    global _COUNTER
-    _COUNTER = counter
-
-
-def _write_shared(endpoints: list[str], deadline: float, keys: int, value_size: int,
-                  concurrency: int, seed: int) -> int:
-    return _write_until(endpoints, deadline, keys, value_size, concurrency, seed, _COUNTER)
 
 
 def _sample(t: float, writes: int, dirs: list[Path]) -> dict[str, Any]:

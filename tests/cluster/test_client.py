@@ -199,7 +199,7 @@ def test_connect_waits_for_a_cluster_that_is_still_starting(tmp_path: Any) -> No
     a client opened then keeps trying until its timeout instead of failing at once."""
     c = LocalCluster.create(tmp_path / "c", 3, shards=2, tick_ms=20, election_ticks=10)
 
-    async def scenario() -> bytes | None:
+    async def scenario() -> None:
         async with KVClient(c.endpoints, timeout=1.0) as _never:
             pass
 
