@@ -6,7 +6,7 @@ imports asyncio, time, sockets or a disk library (a test checks it).
 """
 
 from kvstore.raft.config import Config, ReadOnlyOption
-from kvstore.raft.core import RaftCore, Status
+from kvstore.raft.core import RaftCore
 from kvstore.raft.errors import (
     CompactedError,
     NotLeaderError,
@@ -34,6 +34,7 @@ from kvstore.raft.types import (
     SnapshotMeta,
     SoftState,
     StateRole,
+    Status,
     describe,
     describe_entry,
 )

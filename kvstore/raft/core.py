@@ -5,25 +5,25 @@ and local requests (propose, read_index, transfer_leader, conf changes);
 output is `ready()`. Randomness comes only from the injected `random.Random`,
 so the same seed and inputs give the same outputs.
 
-This module holds what is common to every role: the term rules of `step`,
-role transitions, elections, timers, sending, and the Ready/advance
-hand-shake. The per-role step functions live in leader.py, candidate.py and
-follower.py (as etcd-io/raft's stepLeader/stepCandidate/stepFollower).
+This module holds what is common to every role: `step`'s dispatch, role
+transitions, timers, sending, local requests and the Ready/advance
+hand-shake. Elections are started and counted in candidate.py; the term rules
+and vote answers are in votes.py; the per-role step functions live in
+leader.py, candidate.py and follower.py (as etcd-io/raft's
+stepLeader/stepCandidate/stepFollower).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from kvstore.raft import candidate, follower, leader, quiesce
+from kvstore.raft import candidate, follower, leader, quiesce, votes
 from kvstore.raft.codec import DecodeError, decode_conf_change, encode_conf_change
 from kvstore.raft.config import Config, ReadOnlyOption
-from kvstore.raft.errors import NotLeaderError, ProposalDropped, RaftError
+from kvstore.raft.errors import NotLeaderError, ProposalDropped
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import Progress
-from kvstore.raft.quorum import VoteResult
 from kvstore.raft.read_only import ReadOnly
 from kvstore.raft.storage import Storage
 from kvstore.raft.tracker import ProgressTracker, TrackerConfig, apply_conf_change
@@ -41,24 +41,10 @@ from kvstore.raft.types import (
     Ready,
     SoftState,
     StateRole,
+    Status,
 )
 
-CAMPAIGN_TRANSFER = b"transfer"
 _MT = MessageType
-_VOTE_TYPES = (_MT.VOTE, _MT.PRE_VOTE)
-
-
-@dataclass(slots=True)
-class Status:
-    id: int
-    term: int
-    vote: int
-    commit: int
-    applied: int
-    last_index: int
-    role: StateRole
-    leader_id: int
-    progress: dict[int, str] = field(default_factory=dict)
 
 
 class RaftCore:
@@ -202,73 +188,13 @@ class RaftCore:
         self.trk.progress[self.id].become_replicate()
         # Conf changes in the uncommitted tail are unknown; be conservative.
         self.pending_conf_index = self.log.last_index()
-        self.leaving = self._removed_by_log()
+        self.leaving = leader.removed_by_log(self)
         # An empty entry of the new term lets earlier entries commit (§5.4.2, §8).
         leader.append_entries(self, [Entry(self.term, 0)])
 
-    # --- elections ---------------------------------------------------------
+    # --- elections (candidate.py starts them; votes.py answers them) ---------
     def hup(self, transfer: bool = False) -> None:
-        if self.role == StateRole.LEADER or not self.promotable():
-            return
-        if self._has_unapplied_conf_change():
-            return
-        if self.cfg.pre_vote and not transfer:
-            self.campaign_pre_vote()
-        else:
-            self.campaign_vote(transfer)
-
-    def _removed_by_log(self) -> bool:
-        """Whether the applied configuration, with the conf changes still unapplied in
-        the log, leaves this node out of the incoming voters."""
-        cfg = self.trk.config
-        try:
-            tail = self.log.slice(self.log.applied + 1, self.log.last_index() + 1, None)
-        except RaftError:  # no tail to read (a snapshot is pending): the applied config
-            tail = []
-        for e in tail:
-            cc = self.decode_conf_change(e) if e.type == EntryType.CONF_CHANGE else None
-            new = apply_conf_change(cfg, cc) if cc is not None else None
-            cfg = new or cfg
-        return self.id not in cfg.incoming
-
-    def _has_unapplied_conf_change(self) -> bool:
-        if self.log.committed <= self.log.applied:
-            return False
-        try:
-            ents = self.log.slice(self.log.applied + 1, self.log.committed + 1, None)
-        except Exception:  # compacted under us: a snapshot is pending; be conservative
-            return True
-        return any(e.type == EntryType.CONF_CHANGE for e in ents)
-
-    def campaign_pre_vote(self) -> None:
-        self.become_pre_candidate()
-        self._request_votes(_MT.PRE_VOTE, self.term + 1, b"")
-
-    def campaign_vote(self, transfer: bool) -> None:
-        self.become_candidate()
-        self._request_votes(_MT.VOTE, self.term, CAMPAIGN_TRANSFER if transfer else b"")
-
-    def _request_votes(self, typ: MessageType, term: int, ctx: bytes) -> None:
-        resp = _MT.PRE_VOTE_RESP if typ == _MT.PRE_VOTE else _MT.VOTE_RESP
-        if self.poll(self.id, resp, True) == VoteResult.WON:
-            self.on_vote_won()
-            return
-        last, last_term = self.log.last_index(), self.log.last_term()
-        for nid in self.trk.config.voter_ids():
-            if nid != self.id:
-                self.send(Message(typ, to=nid, term=term, index=last, log_term=last_term,
-                                  context=ctx))
-
-    def poll(self, nid: int, typ: MessageType, granted: bool) -> VoteResult:
-        self.trk.record_vote(nid, granted)
-        return self.trk.tally()
-
-    def on_vote_won(self) -> None:
-        if self.role == StateRole.PRE_CANDIDATE:
-            self.campaign_vote(False)
-        else:
-            self.become_leader()
-            leader.bcast_append(self)
+        candidate.hup(self, transfer)
 
     # --- inputs ------------------------------------------------------------
     def tick(self) -> None:
@@ -290,7 +216,7 @@ class RaftCore:
         included) before the lease it granted ends; a forced campaign after
         TimeoutNow is the one exception (the old leader revoked its lease)."""
         self._touch()
-        if self.role != StateRole.LEADER and self._in_lease():
+        if self.role != StateRole.LEADER and votes.in_lease(self):
             return
         self.hup()
 
@@ -302,26 +228,15 @@ class RaftCore:
         if quiesce.wakes(m):
             self._touch()
         if m.term > self.term:
-            if not self._accept_higher_term(m):
+            if not votes.accept_higher_term(self, m):
                 return
         elif m.term < self.term:
             self._on_lower_term(m)
             return
-        if m.type in _VOTE_TYPES:
-            self._handle_vote_request(m)
+        if m.type in votes.VOTE_TYPES:
+            votes.handle_vote_request(self, m)
         else:
             self._step_role(self, m)
-
-    def _accept_higher_term(self, m: Message) -> bool:
-        if m.type in _VOTE_TYPES:
-            force = m.context == CAMPAIGN_TRANSFER
-            if not force and self._in_lease():
-                return False  # CheckQuorum: ignore disruptive candidates
-        if m.type == _MT.PRE_VOTE or (m.type == _MT.PRE_VOTE_RESP and not m.reject):
-            return True  # pre-votes never change our term
-        lead = m.frm if m.type in (_MT.APPEND, _MT.HEARTBEAT, _MT.SNAPSHOT) else NONE
-        self.become_follower(m.term, lead)
-        return True
 
     def _touch(self) -> None:
         """Activity: wake if quiesced, and restart the leader's count of idle ticks."""
@@ -344,39 +259,8 @@ class RaftCore:
         """Host: these nodes stopped answering. Wakes a quiesced leader left without a quorum."""
         return quiesce.report_peers_silent(self, silent)
 
-    def _in_lease(self) -> bool:
-        if not self.cfg.check_quorum:
-            return False
-        if self.ticks <= self.cfg.election_ticks:
-            return True  # just (re)started: a leader may hold a lease we acknowledged
-        return self.leader_id != NONE and self.election_elapsed < self.cfg.election_ticks
-
     def _on_lower_term(self, m: Message) -> None:
-        if (self.cfg.check_quorum or self.cfg.pre_vote) and m.type in (_MT.HEARTBEAT, _MT.APPEND):
-            # A stale leader (e.g. after a partition) learns our term and steps down.
-            self.send(Message(_MT.APPEND_RESP, to=m.frm))
-        elif m.type in _VOTE_TYPES:
-            # Figure 2, RequestVote rule 1: reply false with our term. etcd drops a
-            # stale VOTE, but then a candidate behind a voter's term never learns it:
-            # when a removed member that does not know it (no pre-vote) keeps raising
-            # that voter's term, the candidate, e.g. the last voter of a config that
-            # still needs the demoted old leader's vote, may never catch up (sim seed 714).
-            resp = _MT.PRE_VOTE_RESP if m.type == _MT.PRE_VOTE else _MT.VOTE_RESP
-            self.send(Message(resp, to=m.frm, term=self.term, reject=True))
-
-    def _handle_vote_request(self, m: Message) -> None:
-        resp = _MT.PRE_VOTE_RESP if m.type == _MT.PRE_VOTE else _MT.VOTE_RESP
-        can_vote = (self.vote == m.frm
-                    or (self.vote == NONE and self.leader_id == NONE)
-                    or (m.type == _MT.PRE_VOTE and m.term > self.term))
-        if can_vote and self.log.is_up_to_date(m.index, m.log_term):
-            # Answer with the candidate's term so a pre-vote grant is recognised.
-            self.send(Message(resp, to=m.frm, term=m.term))
-            if m.type == _MT.VOTE:
-                self.election_elapsed = 0
-                self.vote = m.frm
-        else:
-            self.send(Message(resp, to=m.frm, term=self.term, reject=True))
+        votes.on_lower_term(self, m)  # a method so that test-only subclasses can break it
 
     def send(self, m: Message) -> None:
         m.frm = self.id

@@ -19,6 +19,7 @@ from kvstore.raft.codec import encode_conf_change
 from kvstore.raft.errors import CompactedError, RaftError
 from kvstore.raft.progress import ProgressState
 from kvstore.raft.quorum import VoteResult
+from kvstore.raft.tracker import apply_conf_change
 from kvstore.raft.types import (
     NONE,
     ConfChange,
@@ -51,6 +52,21 @@ def tick(core: RaftCore) -> None:
     if core.heartbeat_elapsed >= core.cfg.heartbeat_ticks:
         core.heartbeat_elapsed = 0
         bcast_heartbeat(core, core.read_only.last_pending_ctx())
+
+
+def removed_by_log(core: RaftCore) -> bool:
+    """Whether the applied configuration, with the conf changes still unapplied in
+    the log, leaves this node out of the incoming voters (a new leader's `leaving`)."""
+    cfg = core.trk.config
+    try:
+        tail = core.log.slice(core.log.applied + 1, core.log.last_index() + 1, None)
+    except RaftError:  # no tail to read (a snapshot is pending): the applied config
+        tail = []
+    for e in tail:
+        cc = core.decode_conf_change(e) if e.type == EntryType.CONF_CHANGE else None
+        new = apply_conf_change(cfg, cc) if cc is not None else None
+        cfg = new or cfg
+    return core.id not in cfg.incoming
 
 
 def check_quorum(core: RaftCore) -> bool:

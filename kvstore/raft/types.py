@@ -164,6 +164,21 @@ class Message:
 
 
 @dataclass(slots=True)
+class Status:
+    """A snapshot of one member's state for operators (`RaftCore.status`)."""
+
+    id: int
+    term: int
+    vote: int
+    commit: int
+    applied: int
+    last_index: int
+    role: StateRole
+    leader_id: int
+    progress: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class SoftState:
     """Volatile state the host may want to observe (not persisted)."""
 
