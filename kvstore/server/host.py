@@ -55,13 +55,14 @@ from kvstore.server.cluster_view import ClusterView, load_meta
 from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
-from kvstore.server.liveness import PeerLiveness
+from kvstore.server.liveness import PeerLiveness, wake_for_silent
 from kvstore.server.persist import Applied, Persister
 from kvstore.server.placement_driver import (
     balance_leaders,
     bootstrap_initial,
     rebalance_all,
 )
+from kvstore.server.raft_clock import RaftClock
 from kvstore.server.rebalance import decode_epoch
 from kvstore.server.replica_gc import GC_PROBE_TICKS, gc_hint, gc_probes, is_hint, obeys_gc_hint
 from kvstore.server.snapshots import staged_path
@@ -123,9 +124,7 @@ class MultiRaftHost:
         self._tick_due = False
         self._stopping = False
         self.turns = 0
-        self.ticks = 0
-        self._period = cfg.tick_ms / 1000
-        self._t0 = time.monotonic()
+        self.clock = RaftClock(cfg.tick_ms)
         self.balance_leaders = True
         self.transfers_started = 0
         self.rebalance_steps = 0
@@ -210,6 +209,10 @@ class MultiRaftHost:
                 self._new_replicas.setdefault(gid, []).append(m)
         self._wake.set()
 
+    @property
+    def ticks(self) -> int:
+        return self.clock.ticks
+
     def group(self, gid: int) -> Group | None:
         return self.groups.get(gid)
 
@@ -236,7 +239,7 @@ class MultiRaftHost:
 
     async def _ticker(self) -> None:
         while True:
-            await asyncio.sleep(self._period)
+            await asyncio.sleep(self.clock.period)
             self._tick_due = True
             self._wake.set()
 
@@ -302,33 +305,19 @@ class MultiRaftHost:
         if meta is not None:
             self.view.update(meta)
 
-    def ticks_due(self) -> int:
-        """Ticks the monotonic clock says have elapsed but were not delivered yet.
-
-        A stopped or starved process (SIGSTOP, a VM freeze, a long GC pause)
-        delivers no ticks while the rest of the cluster's clocks run on. Raft
-        time must follow real time, or a resumed leader would trust a lease
-        that expired while it was stopped."""
-        return int((time.monotonic() - self._t0) / self._period) - self.ticks
-
     def _deliver_due_ticks(self) -> None:
-        due = self.ticks_due()
-        if due > MAX_CATCHUP_TICKS:
-            # After a very long stop, more ticks change nothing (every timer
-            # has fired): skip the excess instead of spinning through it.
-            self.ticks += due - MAX_CATCHUP_TICKS
-            due = MAX_CATCHUP_TICKS
-        for _ in range(due):
-            self.ticks += 1
+        delivered = False
+        for tick in self.clock.advance(MAX_CATCHUP_TICKS):
+            delivered = True
             for g in self.groups.values():
                 g.core.tick()
-            if self.ticks % REBALANCE_EVERY_TICKS == 0 and self.cfg.rebalance:
+            if tick % REBALANCE_EVERY_TICKS == 0 and self.cfg.rebalance:
                 self.rebalance_steps += rebalance_all(self.groups, self.view)
-            if self.balance_leaders and self.ticks % BALANCE_EVERY_TICKS == 0:
+            if self.balance_leaders and tick % BALANCE_EVERY_TICKS == 0:
                 self.transfers_started += balance_leaders(self.groups, self.view, self.node_id)
-            if self.ticks % GC_PROBE_TICKS == 0:
+            if tick % GC_PROBE_TICKS == 0:
                 self._send_messages([(g, gc_probes(g.core)) for g in self.groups.values()])
-        if due and self.liveness is not None:
+        if delivered and self.liveness is not None:
             self._check_peers(self.liveness)
 
     def _on_meta(self, meta: ClusterMeta) -> None:
@@ -348,26 +337,16 @@ class MultiRaftHost:
             self._send(peer, [])
         silent = liveness.silent(self.ticks)
         if silent:
-            for g in self.groups.values():
-                if not g.core.quiesced:
-                    continue
-                if g.core.leader_id in silent:
-                    g.core.report_leader_down()
-                    log.info("host.leader_silent", group=g.gid, leader=g.core.leader_id)
-                elif g.core.report_peers_silent(silent):
-                    log.info("host.quorum_silent", group=g.gid, silent=sorted(silent))
+            wake_for_silent(self.groups.values(), silent)
 
     def set_clock_rate(self, rate: float) -> None:
-        """Run this node's Raft clock at `rate` x real time (clock-skew fault injection).
-
-        Rebased so that ticks already delivered stay delivered."""
-        self._period = self.cfg.tick_ms / 1000 / rate
-        self._t0 = time.monotonic() - self.ticks * self._period
+        """Run this node's Raft clock at `rate` x real time (clock-skew fault injection)."""
+        self.clock.set_rate(rate)
         self._wake.set()
 
     def lease_clock_ok(self) -> bool:
-        """May leases be trusted right now? Not while ticks are overdue (see ticks_due)."""
-        return self.ticks_due() <= 1
+        """May leases be trusted right now? Not while ticks are overdue (raft_clock.py)."""
+        return self.clock.lease_ok()
 
     def _step_inbox(self) -> None:
         inbox = self._inbox

@@ -11,7 +11,7 @@ node liveness and coalesced heartbeats). One beat per peer pair replaces the
 per-group heartbeats of every quiet group.
 
 Invariants: times are the host's Raft ticks (real time, see
-`MultiRaftHost.ticks_due`); a peer counts as heard at start-up, so a fresh
+`RaftClock.due`); a peer counts as heard at start-up, so a fresh
 host gives every peer a full `dead_after_ticks` before judging it. False
 reports are harmless: a woken follower of a live leader campaigns with
 PreVote, is refused (its peers are in their leases), and its message wakes
@@ -20,8 +20,15 @@ the leader.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from kvstore.logging import get_logger
+
+if TYPE_CHECKING:
+    from kvstore.server.group import Group
+
+log = get_logger("kvstore.host")
 
 
 class PeerLiveness:
@@ -62,3 +69,15 @@ class PeerLiveness:
     def silent(self, tick: int) -> set[int]:
         """Peers that sent nothing for more than `dead_after_ticks`."""
         return {p for p, t in self.last_heard.items() if tick - t > self.dead_after_ticks}
+
+
+def wake_for_silent(groups: Iterable[Group], silent: set[int]) -> None:
+    """Quiesced groups whose leader, or whose quorum, went silent resume their timers."""
+    for g in groups:
+        if not g.core.quiesced:
+            continue
+        if g.core.leader_id in silent:
+            g.core.report_leader_down()
+            log.info("host.leader_silent", group=g.gid, leader=g.core.leader_id)
+        elif g.core.report_peers_silent(silent):
+            log.info("host.quorum_silent", group=g.gid, silent=sorted(silent))
