@@ -18,7 +18,7 @@ incarnation, id-ordered iteration, messages in emission order).
 
 `pytest tests/raft/test_interaction.py --rewrite` rewrites every file with the
 actual output; review that diff like code. Files listed in `XFAIL` record the
-*correct* behaviour the core does not show yet (see /work/prompts/core-findings.md),
+*correct* behaviour the core does not show yet (see testdata/FINDINGS.md),
 so they are never rewritten.
 """
 
@@ -65,7 +65,7 @@ from tests.raft.datadriven import (
 TESTDATA = pathlib.Path(__file__).parent / "testdata"
 MAX_STABILIZE_ROUNDS = 1000
 # file name -> reason (a reference to a finding the lead must fix in the core).
-FINDINGS = "/work/prompts/core-findings.md"
+FINDINGS = "tests/raft/testdata/FINDINGS.md"
 XFAIL: dict[str, str] = {
     # The core keeps etcd's rule (refuse a snapshot of a config without us); the
     # node host resolves it as etcdserver does: it never sends the core's stored
