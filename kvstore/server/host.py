@@ -271,8 +271,11 @@ class MultiRaftHost:
             # never counts an entry the leader has not persisted; votes and append
             # responses still wait (they promise durable state).
             self._send_messages([(g, _take_leader_messages(g, rd)) for g, rd in readies])
+            # Early answers need a wake-up of this loop: only when a client waits.
+            early = self._post_early if any(
+                g.proposals for g, rd in readies if rd.committed_entries) else None
             batch, applied = await self._writer.run(self._persister.run, jobs, self._floors,
-                                                    self._post_early)
+                                                    early)
             batch.publish()
         for _, rd, _ in jobs:
             if rd.snapshot is not None:
