@@ -4,7 +4,9 @@
 With pre-vote (Raft thesis §9.6) a node first asks for votes for term + 1
 without changing its term, and only campaigns for real if a quorum would vote
 for it. No election starts while a committed conf change is unapplied (the
-configuration that counts the votes is not known yet). A (pre-)candidate that hears from a leader of its own term becomes its
+configuration that counts the votes is not known yet).
+
+A (pre-)candidate that hears from a leader of its own term becomes its
 follower; it counts votes of its own kind only (pre-vote responses while
 pre-candidate, vote responses while candidate) and ignores the rest.
 """
