@@ -41,7 +41,9 @@ def configure(level: str = "info", json: bool = False, stream: Any = None) -> No
 
 
 def get_logger(name: str = "kvstore", **bind: Any) -> Any:
-    """A bound structlog logger; configures defaults on first use."""
+    """A lazy structlog logger: it takes the configuration in force at its first
+    log call, so module-level loggers created at import follow a `configure()`
+    made later (the node's `log_level` and `log_json`)."""
     if not _configured:
         configure()
-    return structlog.get_logger(name).bind(**bind)
+    return structlog.get_logger(name, **bind)
