@@ -27,14 +27,13 @@ async def test_log_json_and_level_apply_to_module_loggers(tmp_path: Path) -> Non
     try:
         async with KVClient(c.endpoints) as kv:
             await kv.put(b"k", b"v")
-        lines = _lines(c)
-        events = [json.loads(ln) for ln in lines]  # every line is one JSON object
-        names = {e["event"] for e in events}
-        # From module-level loggers of the host, the node and the transport.
-        assert "host.groups_opened" in names and "node.started" in names
-        assert all({"event", "level", "timestamp"} <= e.keys() for e in events)
     finally:
-        c.stop()
+        c.stop()  # logs are read once the nodes stopped writing them
+    events = [json.loads(ln) for ln in _lines(c)]  # every line is one JSON object
+    names = {e["event"] for e in events}
+    # From module-level loggers of the host, the node and the transport.
+    assert "host.groups_opened" in names and "node.started" in names
+    assert all({"event", "level", "timestamp"} <= e.keys() for e in events)
 
 
 async def test_log_level_warning_drops_info_events(tmp_path: Path) -> None:
@@ -42,7 +41,7 @@ async def test_log_level_warning_drops_info_events(tmp_path: Path) -> None:
     try:
         async with KVClient(c.endpoints) as kv:
             await kv.put(b"k", b"v")
-        lines = _lines(c)
-        assert not [ln for ln in lines if "[info" in ln], lines[:5]
     finally:
         c.stop()
+    lines = _lines(c)
+    assert not [ln for ln in lines if "[info" in ln], lines[:5]
