@@ -11,7 +11,7 @@ leaves out gRPC and sockets. Three `MultiRaftHost`s with their own LMDB
 environments share one event loop; each coalesced peer batch goes through
 the peer-link encoding (`kvstore.transport.wire`) and is delivered on the
 next loop iteration. `--concurrency` workers put 100-byte values on 1000 keys
-through the shard leaders with a client session, as `KVClient` does.
+through the shard leaders with `KVClient`'s per-shard sessions.
 
 It prints, per shard count: puts/s, CPU µs per put and per Raft entry
 (process time, all threads), and client writes per entry. The CPU figures
@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kvstore.client.core import ShardSession
 from kvstore.logging import configure
 from kvstore.raft import Message, StateRole
 from kvstore.server.cluster_view import ClusterView, map_from_meta
@@ -122,15 +123,13 @@ class Trio:
 
 
 class Client:
-    """Puts through the shard leaders with one client session (seq and ack as KVClient)."""
+    """Puts through the shard leaders with KVClient's per-shard sessions (seq and ack)."""
 
     def __init__(self, trio: Trio, seed: int) -> None:
         self.trio = trio
         self.rng = random.Random(seed)
-        self.client_id = self.rng.randbytes(16)
         self.value = self.rng.randbytes(100)
-        self.seq = 0
-        self.outstanding: set[int] = set()
+        self.sessions: dict[int, ShardSession] = {}
         self.done = 0
 
     async def put(self) -> None:
@@ -140,22 +139,22 @@ class Client:
         if host is None:
             await asyncio.sleep(0.01)
             return
-        self.seq += 1
-        seq = self.seq
-        ack = (min(self.outstanding) if self.outstanding else seq) - 1
-        self.outstanding.add(seq)
+        sess = self.sessions.get(gid)
+        if sess is None:
+            sess = self.sessions[gid] = ShardSession()
+        seq = sess.next_seq()
         try:
             g = host.group(gid)
             assert g is not None
             fut = g.submit_write(make_command(Op.PUT, key, self.value, b"", False,
-                                              self.client_id, seq, ack))
+                                              sess.client_id, seq, sess.ack_seq()))
             host.wake()
             await fut
             self.done += 1
         except Exception:  # leadership moved under us: try another key
             await asyncio.sleep(0.001)
         finally:
-            self.outstanding.discard(seq)
+            sess.done(seq)
 
     async def worker(self, until: float) -> None:
         while time.monotonic() < until:

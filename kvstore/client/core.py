@@ -61,7 +61,7 @@ def parse_consistency(level: str) -> int:
                               f"{', '.join(CONSISTENCY)}") from None
 
 
-class _Session:
+class ShardSession:
     """Exactly-once state for one shard: an id, the next seq and the seqs in flight.
 
     Sessions are per shard because each shard's state machine keeps its own
@@ -113,7 +113,7 @@ class KVClient:
         self.router = Router(CircuitBreaker, address_overrides)
         self.batcher = Batcher(self._send_batch, max_batch_ops, coalesce,
                                max_inflight_batches)
-        self.sessions: dict[int, _Session] = {}
+        self.sessions: dict[int, ShardSession] = {}
         self.seen_index: dict[int, int] = {}  # shard -> highest applied index observed
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._kv: dict[str, kv_pb2_grpc.KVStub] = {}
@@ -195,10 +195,10 @@ class KVClient:
                           unreachable=unreachable)
 
     # --- sessions ---------------------------------------------------------------
-    def session(self, shard: int) -> _Session:
+    def session(self, shard: int) -> ShardSession:
         s = self.sessions.get(shard)
         if s is None:
-            s = self.sessions[shard] = _Session()
+            s = self.sessions[shard] = ShardSession()
         return s
 
     # --- the RPC under a batch ------------------------------------------------
