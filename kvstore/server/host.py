@@ -121,7 +121,6 @@ class MultiRaftHost:
         self._inbox: deque[tuple[int, Message]] = deque()
         self._new_replicas: dict[int, list[Message]] = {}
         self._wake = asyncio.Event()
-        self._tick_due = False
         self._stopping = False
         self.turns = 0
         self.clock = RaftClock(cfg.tick_ms)
@@ -240,12 +239,10 @@ class MultiRaftHost:
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(self.clock.period)
-            self._tick_due = True
             self._wake.set()
 
     async def turn(self) -> None:
         self.turns += 1
-        self._tick_due = False
         self._deliver_due_ticks()
         if self._removed or self._stale:
             self._destroy_removed()
