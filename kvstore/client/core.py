@@ -29,6 +29,7 @@ from kvstore.client.batcher import Batcher, BatchKey
 from kvstore.client.breaker import CircuitBreaker
 from kvstore.client.retry import RetryPolicy
 from kvstore.client.router import Router, check_key, check_value
+from kvstore.client.stream import BatchStream, StreamUnsupported
 from kvstore.errors import (
     InvalidArgument,
     KVError,
@@ -91,7 +92,7 @@ class KVClient:
     def __init__(self, endpoints: Sequence[str], *, consistency: str = "linearizable",
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
                  coalesce: bool = True, max_batch_ops: int = 512,
-                 max_inflight_batches: int = 1,
+                 max_inflight_batches: int = 1, stream_batches: bool = True,
                  retry: RetryPolicy | None = None, seed: int | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
                  address_overrides: Mapping[int, str] | None = None) -> None:
@@ -99,6 +100,9 @@ class KVClient:
         # cluster's shard map names (clients behind proxies or NAT).
         # max_inflight_batches: Batch RPCs in flight per (node, consistency); ops
         # arriving meanwhile join the next one (see kvstore/client/batcher.py).
+        # stream_batches: send them as messages on one MultiBatchStream per node
+        # (kvstore/client/stream.py) rather than as MultiBatch calls; unary
+        # `interceptors` then see only the unary calls.
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -118,6 +122,8 @@ class KVClient:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._kv: dict[str, kv_pb2_grpc.KVStub] = {}
         self._interceptors = list(interceptors)
+        self.stream_batches = stream_batches
+        self._streams: dict[str, BatchStream] = {}
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -152,6 +158,8 @@ class KVClient:
             return
         self._closed = True
         await self.batcher.aclose()
+        for st in self._streams.values():
+            await st.aclose()
         for ch in self._channels.values():
             await ch.close()
 
@@ -169,6 +177,26 @@ class KVClient:
     def kv_stub(self, addr: str) -> kv_pb2_grpc.KVStub:
         self._channel(addr)
         return self._kv[addr]
+
+    def _stream(self, addr: str) -> BatchStream:
+        st = self._streams.get(addr)
+        if st is None:
+            st = self._streams[addr] = BatchStream(self.kv_stub(addr).MultiBatchStream)
+        return st
+
+    async def _multi_batch(self, addr: str, req: kv_pb2.MultiBatchRequest
+                           ) -> kv_pb2.MultiBatchResponse:
+        """Raises KVError (a failed stream request) or AioRpcError (a failed call)."""
+        if self.stream_batches:
+            st = self._stream(addr)
+            if not st.unsupported:
+                try:
+                    return await st.request(req, self.rpc_timeout)
+                except StreamUnsupported:
+                    pass  # an older node: use the call from now on
+        resp: kv_pb2.MultiBatchResponse = await self.kv_stub(addr).MultiBatch(
+            req, timeout=self.rpc_timeout)
+        return resp
 
     async def refresh_map(self) -> None:
         """Fetch the shard map from the first endpoint (or known node) that answers."""
@@ -220,13 +248,19 @@ class KVClient:
             for s in shards])
         breaker = self.router.breaker(addr)
         try:
-            resp = await self.kv_stub(addr).MultiBatch(req, timeout=self.rpc_timeout)
+            resp = await self._multi_batch(addr, req)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _NODE_FAILURES:
                 breaker.record_failure()
             else:
                 breaker.record_success()
             raise from_rpc_error(exc) from None
+        except (Unavailable, Timeout):
+            breaker.record_failure()
+            raise
+        except KVError:
+            breaker.record_success()
+            raise
         breaker.record_success()
         for shard, r in zip(shards, resp.responses, strict=False):
             h = r.header

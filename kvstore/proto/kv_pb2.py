@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13kvstore/v1/kv.proto\x12\nkvstore.v1\"\xb1\x01\n\rRequestHeader\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12,\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x17.kvstore.v1.Consistency\x12\x19\n\x11min_applied_index\x18\x05 \x01(\x04\x12\x11\n\tclient_id\x18\x06 \x01(\x0c\x12\x0f\n\x07\x61\x63k_seq\x18\x07 \x01(\x04\"p\n\x0eResponseHeader\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\x04\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\"z\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x13\n\x0bleader_addr\x18\x05 \x01(\t\x12\r\n\x05shard\x18\x06 \x01(\x03\x12\r\n\x05\x65poch\x18\x07 \x01(\x04\"x\n\x02Op\x12 \n\x04type\x18\x01 \x01(\x0e\x32\x12.kvstore.v1.OpType\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x0c\x12\x15\n\rexpect_absent\x18\x05 \x01(\x08\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"a\n\x08OpResult\x12 \n\x05\x65rror\x18\x01 \x01(\x0b\x32\x11.kvstore.v1.Error\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x15\n\rcas_succeeded\x18\x04 \x01(\x08\"V\n\x0c\x42\x61tchRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x1b\n\x03ops\x18\x02 \x03(\x0b\x32\x0e.kvstore.v1.Op\"\x84\x01\n\rBatchResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12%\n\x07results\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.OpResult\x12 \n\x05\x65rror\x18\x03 \x01(\x0b\x32\x11.kvstore.v1.Error\">\n\x11MultiBatchRequest\x12)\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x18.kvstore.v1.BatchRequest\"B\n\x12MultiBatchResponse\x12,\n\tresponses\x18\x01 \x03(\x0b\x32\x19.kvstore.v1.BatchResponse\"D\n\nGetRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\"W\n\x0bGetResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\"`\n\nPutRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"9\n\x0bPutResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\"T\n\rDeleteRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"K\n\x0e\x44\x65leteResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"\x94\x01\n\x15\x43ompareAndSwapRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x10\n\x08\x65xpected\x18\x03 \x01(\x0c\x12\x15\n\rexpect_absent\x18\x04 \x01(\x08\x12\r\n\x05value\x18\x05 \x01(\x0c\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"w\n\x16\x43ompareAndSwapResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\x11\n\tsucceeded\x18\x02 \x01(\x08\x12\r\n\x05\x66ound\x18\x03 \x01(\x08\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x0c\"&\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\"~\n\x0bScanRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x11\n\tstart_key\x18\x02 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x03 \x01(\x0c\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x11\n\tkeys_only\x18\x05 \x01(\x08\"\x85\x01\n\x0cScanResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.KeyValue\x12\x0c\n\x04more\x18\x03 \x01(\x08\x12\x16\n\x0enext_start_key\x18\x04 \x01(\x0c*\x92\x01\n\x0b\x43onsistency\x12\x1b\n\x17\x43ONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSISTENCY_LINEARIZABLE\x10\x01\x12\x15\n\x11\x43ONSISTENCY_LEASE\x10\x02\x12\x1a\n\x16\x43ONSISTENCY_SEQUENTIAL\x10\x03\x12\x15\n\x11\x43ONSISTENCY_STALE\x10\x04*h\n\x06OpType\x12\x17\n\x13OP_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOP_TYPE_GET\x10\x01\x12\x0f\n\x0bOP_TYPE_PUT\x10\x02\x12\x12\n\x0eOP_TYPE_DELETE\x10\x03\x12\x0f\n\x0bOP_TYPE_CAS\x10\x04\x32\xd4\x03\n\x02KV\x12\x36\n\x03Get\x12\x16.kvstore.v1.GetRequest\x1a\x17.kvstore.v1.GetResponse\x12\x36\n\x03Put\x12\x16.kvstore.v1.PutRequest\x1a\x17.kvstore.v1.PutResponse\x12?\n\x06\x44\x65lete\x12\x19.kvstore.v1.DeleteRequest\x1a\x1a.kvstore.v1.DeleteResponse\x12W\n\x0e\x43ompareAndSwap\x12!.kvstore.v1.CompareAndSwapRequest\x1a\".kvstore.v1.CompareAndSwapResponse\x12<\n\x05\x42\x61tch\x12\x18.kvstore.v1.BatchRequest\x1a\x19.kvstore.v1.BatchResponse\x12K\n\nMultiBatch\x12\x1d.kvstore.v1.MultiBatchRequest\x1a\x1e.kvstore.v1.MultiBatchResponse\x12\x39\n\x04Scan\x12\x17.kvstore.v1.ScanRequest\x1a\x18.kvstore.v1.ScanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13kvstore/v1/kv.proto\x12\nkvstore.v1\"\xb1\x01\n\rRequestHeader\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12,\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x17.kvstore.v1.Consistency\x12\x19\n\x11min_applied_index\x18\x05 \x01(\x04\x12\x11\n\tclient_id\x18\x06 \x01(\x0c\x12\x0f\n\x07\x61\x63k_seq\x18\x07 \x01(\x04\"p\n\x0eResponseHeader\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x11\n\tleader_id\x18\x02 \x01(\x04\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\"z\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x13\n\x0bleader_addr\x18\x05 \x01(\t\x12\r\n\x05shard\x18\x06 \x01(\x03\x12\r\n\x05\x65poch\x18\x07 \x01(\x04\"x\n\x02Op\x12 \n\x04type\x18\x01 \x01(\x0e\x32\x12.kvstore.v1.OpType\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x10\n\x08\x65xpected\x18\x04 \x01(\x0c\x12\x15\n\rexpect_absent\x18\x05 \x01(\x08\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"a\n\x08OpResult\x12 \n\x05\x65rror\x18\x01 \x01(\x0b\x32\x11.kvstore.v1.Error\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x15\n\rcas_succeeded\x18\x04 \x01(\x08\"V\n\x0c\x42\x61tchRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x1b\n\x03ops\x18\x02 \x03(\x0b\x32\x0e.kvstore.v1.Op\"\x84\x01\n\rBatchResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12%\n\x07results\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.OpResult\x12 \n\x05\x65rror\x18\x03 \x01(\x0b\x32\x11.kvstore.v1.Error\"R\n\x11MultiBatchRequest\x12)\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x18.kvstore.v1.BatchRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\"x\n\x12MultiBatchResponse\x12,\n\tresponses\x18\x01 \x03(\x0b\x32\x19.kvstore.v1.BatchResponse\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12 \n\x05\x65rror\x18\x03 \x01(\x0b\x32\x11.kvstore.v1.Error\"D\n\nGetRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\"W\n\x0bGetResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\x0c\"`\n\nPutRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"9\n\x0bPutResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\"T\n\rDeleteRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x0b\n\x03seq\x18\x03 \x01(\x04\"K\n\x0e\x44\x65leteResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\"\x94\x01\n\x15\x43ompareAndSwapRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\x10\n\x08\x65xpected\x18\x03 \x01(\x0c\x12\x15\n\rexpect_absent\x18\x04 \x01(\x08\x12\r\n\x05value\x18\x05 \x01(\x0c\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"w\n\x16\x43ompareAndSwapResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12\x11\n\tsucceeded\x18\x02 \x01(\x08\x12\r\n\x05\x66ound\x18\x03 \x01(\x08\x12\x0f\n\x07\x63urrent\x18\x04 \x01(\x0c\"&\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\"~\n\x0bScanRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.kvstore.v1.RequestHeader\x12\x11\n\tstart_key\x18\x02 \x01(\x0c\x12\x0f\n\x07\x65nd_key\x18\x03 \x01(\x0c\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x11\n\tkeys_only\x18\x05 \x01(\x08\"\x85\x01\n\x0cScanResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x1a.kvstore.v1.ResponseHeader\x12#\n\x05items\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.KeyValue\x12\x0c\n\x04more\x18\x03 \x01(\x08\x12\x16\n\x0enext_start_key\x18\x04 \x01(\x0c*\x92\x01\n\x0b\x43onsistency\x12\x1b\n\x17\x43ONSISTENCY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONSISTENCY_LINEARIZABLE\x10\x01\x12\x15\n\x11\x43ONSISTENCY_LEASE\x10\x02\x12\x1a\n\x16\x43ONSISTENCY_SEQUENTIAL\x10\x03\x12\x15\n\x11\x43ONSISTENCY_STALE\x10\x04*h\n\x06OpType\x12\x17\n\x13OP_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bOP_TYPE_GET\x10\x01\x12\x0f\n\x0bOP_TYPE_PUT\x10\x02\x12\x12\n\x0eOP_TYPE_DELETE\x10\x03\x12\x0f\n\x0bOP_TYPE_CAS\x10\x04\x32\xab\x04\n\x02KV\x12\x36\n\x03Get\x12\x16.kvstore.v1.GetRequest\x1a\x17.kvstore.v1.GetResponse\x12\x36\n\x03Put\x12\x16.kvstore.v1.PutRequest\x1a\x17.kvstore.v1.PutResponse\x12?\n\x06\x44\x65lete\x12\x19.kvstore.v1.DeleteRequest\x1a\x1a.kvstore.v1.DeleteResponse\x12W\n\x0e\x43ompareAndSwap\x12!.kvstore.v1.CompareAndSwapRequest\x1a\".kvstore.v1.CompareAndSwapResponse\x12<\n\x05\x42\x61tch\x12\x18.kvstore.v1.BatchRequest\x1a\x19.kvstore.v1.BatchResponse\x12K\n\nMultiBatch\x12\x1d.kvstore.v1.MultiBatchRequest\x1a\x1e.kvstore.v1.MultiBatchResponse\x12U\n\x10MultiBatchStream\x12\x1d.kvstore.v1.MultiBatchRequest\x1a\x1e.kvstore.v1.MultiBatchResponse(\x01\x30\x01\x12\x39\n\x04Scan\x12\x17.kvstore.v1.ScanRequest\x1a\x18.kvstore.v1.ScanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kvstore.proto.kv_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSISTENCY']._serialized_start=2085
-  _globals['_CONSISTENCY']._serialized_end=2231
-  _globals['_OPTYPE']._serialized_start=2233
-  _globals['_OPTYPE']._serialized_end=2337
+  _globals['_CONSISTENCY']._serialized_start=2159
+  _globals['_CONSISTENCY']._serialized_end=2305
+  _globals['_OPTYPE']._serialized_start=2307
+  _globals['_OPTYPE']._serialized_end=2411
   _globals['_REQUESTHEADER']._serialized_start=36
   _globals['_REQUESTHEADER']._serialized_end=213
   _globals['_RESPONSEHEADER']._serialized_start=215
@@ -50,31 +50,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHRESPONSE']._serialized_start=763
   _globals['_BATCHRESPONSE']._serialized_end=895
   _globals['_MULTIBATCHREQUEST']._serialized_start=897
-  _globals['_MULTIBATCHREQUEST']._serialized_end=959
-  _globals['_MULTIBATCHRESPONSE']._serialized_start=961
-  _globals['_MULTIBATCHRESPONSE']._serialized_end=1027
-  _globals['_GETREQUEST']._serialized_start=1029
-  _globals['_GETREQUEST']._serialized_end=1097
-  _globals['_GETRESPONSE']._serialized_start=1099
-  _globals['_GETRESPONSE']._serialized_end=1186
-  _globals['_PUTREQUEST']._serialized_start=1188
-  _globals['_PUTREQUEST']._serialized_end=1284
-  _globals['_PUTRESPONSE']._serialized_start=1286
-  _globals['_PUTRESPONSE']._serialized_end=1343
-  _globals['_DELETEREQUEST']._serialized_start=1345
-  _globals['_DELETEREQUEST']._serialized_end=1429
-  _globals['_DELETERESPONSE']._serialized_start=1431
-  _globals['_DELETERESPONSE']._serialized_end=1506
-  _globals['_COMPAREANDSWAPREQUEST']._serialized_start=1509
-  _globals['_COMPAREANDSWAPREQUEST']._serialized_end=1657
-  _globals['_COMPAREANDSWAPRESPONSE']._serialized_start=1659
-  _globals['_COMPAREANDSWAPRESPONSE']._serialized_end=1778
-  _globals['_KEYVALUE']._serialized_start=1780
-  _globals['_KEYVALUE']._serialized_end=1818
-  _globals['_SCANREQUEST']._serialized_start=1820
-  _globals['_SCANREQUEST']._serialized_end=1946
-  _globals['_SCANRESPONSE']._serialized_start=1949
-  _globals['_SCANRESPONSE']._serialized_end=2082
-  _globals['_KV']._serialized_start=2340
-  _globals['_KV']._serialized_end=2808
+  _globals['_MULTIBATCHREQUEST']._serialized_end=979
+  _globals['_MULTIBATCHRESPONSE']._serialized_start=981
+  _globals['_MULTIBATCHRESPONSE']._serialized_end=1101
+  _globals['_GETREQUEST']._serialized_start=1103
+  _globals['_GETREQUEST']._serialized_end=1171
+  _globals['_GETRESPONSE']._serialized_start=1173
+  _globals['_GETRESPONSE']._serialized_end=1260
+  _globals['_PUTREQUEST']._serialized_start=1262
+  _globals['_PUTREQUEST']._serialized_end=1358
+  _globals['_PUTRESPONSE']._serialized_start=1360
+  _globals['_PUTRESPONSE']._serialized_end=1417
+  _globals['_DELETEREQUEST']._serialized_start=1419
+  _globals['_DELETEREQUEST']._serialized_end=1503
+  _globals['_DELETERESPONSE']._serialized_start=1505
+  _globals['_DELETERESPONSE']._serialized_end=1580
+  _globals['_COMPAREANDSWAPREQUEST']._serialized_start=1583
+  _globals['_COMPAREANDSWAPREQUEST']._serialized_end=1731
+  _globals['_COMPAREANDSWAPRESPONSE']._serialized_start=1733
+  _globals['_COMPAREANDSWAPRESPONSE']._serialized_end=1852
+  _globals['_KEYVALUE']._serialized_start=1854
+  _globals['_KEYVALUE']._serialized_end=1892
+  _globals['_SCANREQUEST']._serialized_start=1894
+  _globals['_SCANREQUEST']._serialized_end=2020
+  _globals['_SCANRESPONSE']._serialized_start=2023
+  _globals['_SCANRESPONSE']._serialized_end=2156
+  _globals['_KV']._serialized_start=2414
+  _globals['_KV']._serialized_end=2969
 # @@protoc_insertion_point(module_scope)

@@ -130,16 +130,22 @@ class BatchResponse(_message.Message):
     def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., results: _Optional[_Iterable[_Union[OpResult, _Mapping]]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class MultiBatchRequest(_message.Message):
-    __slots__ = ("batches",)
+    __slots__ = ("batches", "request_id")
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     batches: _containers.RepeatedCompositeFieldContainer[BatchRequest]
-    def __init__(self, batches: _Optional[_Iterable[_Union[BatchRequest, _Mapping]]] = ...) -> None: ...
+    request_id: int
+    def __init__(self, batches: _Optional[_Iterable[_Union[BatchRequest, _Mapping]]] = ..., request_id: _Optional[int] = ...) -> None: ...
 
 class MultiBatchResponse(_message.Message):
-    __slots__ = ("responses",)
+    __slots__ = ("responses", "request_id", "error")
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     responses: _containers.RepeatedCompositeFieldContainer[BatchResponse]
-    def __init__(self, responses: _Optional[_Iterable[_Union[BatchResponse, _Mapping]]] = ...) -> None: ...
+    request_id: int
+    error: Error
+    def __init__(self, responses: _Optional[_Iterable[_Union[BatchResponse, _Mapping]]] = ..., request_id: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("header", "key")

@@ -64,6 +64,11 @@ class KVStub:
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
                 _registered_method=True)
+        self.MultiBatchStream = channel.stream_stream(
+                '/kvstore.v1.KV/MultiBatchStream',
+                request_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
+                _registered_method=True)
         self.Scan = channel.unary_unary(
                 '/kvstore.v1.KV/Scan',
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.ScanRequest.SerializeToString,
@@ -112,6 +117,15 @@ class KVServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MultiBatchStream(self, request_iterator, context):
+        """The same, as one long-lived stream per client and node (TiKV's
+        BatchCommands): a message costs far less than a call. Requests are
+        answered as they complete, matched by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Scan(self, request, context):
         """One page of one shard's keys.
         """
@@ -149,6 +163,11 @@ def add_KVServicer_to_server(servicer, server):
             ),
             'MultiBatch': grpc.unary_unary_rpc_method_handler(
                     servicer.MultiBatch,
+                    request_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.SerializeToString,
+            ),
+            'MultiBatchStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.MultiBatchStream,
                     request_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.SerializeToString,
             ),
@@ -318,6 +337,33 @@ class KV:
             request,
             target,
             '/kvstore.v1.KV/MultiBatch',
+            kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
+            kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MultiBatchStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/kvstore.v1.KV/MultiBatchStream',
             kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
             kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
             options,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -31,7 +31,7 @@ from kvstore.errors import (
 )
 from kvstore.proto import kv_pb2, kv_pb2_grpc
 from kvstore.rpc_status import error_to_proto, map_errors
-from kvstore.server import ops
+from kvstore.server import batch_stream, ops
 from kvstore.server.cluster_view import ClusterView
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
@@ -42,6 +42,9 @@ from kvstore.statemachine import StateMachine
 _C = kv_pb2
 _WRITES = (_C.OP_TYPE_PUT, _C.OP_TYPE_DELETE, _C.OP_TYPE_CAS)
 MAX_SCAN_LIMIT = 10_000
+# Requests of one MultiBatchStream running at once (a client sends about one
+# per consistency level; the rest is a misbehaving client, held back).
+STREAM_MAX_INFLIGHT = 16
 
 
 class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
@@ -138,6 +141,17 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     async def MultiBatch(self, request: kv_pb2.MultiBatchRequest,
                          context: grpc.aio.ServicerContext[Any, Any]
                          ) -> kv_pb2.MultiBatchResponse:
+        return await self._multi_batch(request)
+
+    async def MultiBatchStream(self, requests: AsyncIterator[kv_pb2.MultiBatchRequest],
+                               context: grpc.aio.ServicerContext[Any, Any]
+                               ) -> AsyncIterator[kv_pb2.MultiBatchResponse]:
+        # An async generator, as grpc.aio needs for a response stream.
+        async for resp in batch_stream.serve(requests, self._multi_batch, STREAM_MAX_INFLIGHT):
+            yield resp
+
+    async def _multi_batch(self, request: kv_pb2.MultiBatchRequest
+                           ) -> kv_pb2.MultiBatchResponse:
         total = sum(len(b.ops) for b in request.batches)
         if total > self.cfg.max_batch_ops * 8:
             raise InvalidArgument(f"multi-batch of {total} ops exceeds "

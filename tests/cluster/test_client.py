@@ -81,7 +81,9 @@ def test_retried_write_after_dropped_reply_is_applied_once(cluster3: LocalCluste
     drop = DropFirstCasReply()
 
     async def scenario() -> tuple[bool, bytes | None]:
-        async with KVClient(cluster3.endpoints, interceptors=[drop]) as kv:
+        # Unary calls: the interceptor sees MultiBatch (streamed batches bypass it).
+        async with KVClient(cluster3.endpoints, interceptors=[drop],
+                            stream_batches=False) as kv:
             ok = await kv.cas(b"once", None, b"1")
             return ok, await kv.get(b"once")
 
@@ -224,3 +226,43 @@ def test_connect_waits_for_a_cluster_that_is_still_starting(tmp_path: Any) -> No
         assert asyncio.run(late_start()) == b"ok"
     finally:
         c.stop()
+
+
+def test_batch_stream_answers_every_request_once_and_survives_a_bad_one(
+        cluster3: LocalCluster) -> None:
+    """A client floods one node's MultiBatchStream past the node's per-stream limit,
+    with a request too large to accept in the middle: every request gets exactly one
+    answer with its id, the bad one a whole-request INVALID_ARGUMENT, and the stream
+    keeps serving after it."""
+    async def scenario() -> dict[int, kv_pb2.MultiBatchResponse]:
+        async with KVClient(cluster3.endpoints) as kv:
+            await kv.put(b"streamed", b"v")
+            shard = kv.router.shard_for(b"streamed")
+            addr = kv.router.leader_addr(shard)
+            get = kv_pb2.BatchRequest(
+                header=kv_pb2.RequestHeader(shard_id=shard),
+                ops=[kv_pb2.Op(type=kv_pb2.OP_TYPE_GET, key=b"streamed")])
+            huge = kv_pb2.BatchRequest(header=kv_pb2.RequestHeader(shard_id=shard), ops=[
+                kv_pb2.Op(type=kv_pb2.OP_TYPE_GET, key=b"k")] * 40_000)
+            call = kv.kv_stub(addr).MultiBatchStream()
+            for rid in range(1, 41):
+                batches = [huge] if rid == 20 else [get]
+                await call.write(kv_pb2.MultiBatchRequest(request_id=rid, batches=batches))
+            answers: dict[int, kv_pb2.MultiBatchResponse] = {}
+            while len(answers) < 40:
+                resp = await asyncio.wait_for(call.read(), 10)
+                assert resp.request_id not in answers
+                answers[resp.request_id] = resp
+            await call.write(kv_pb2.MultiBatchRequest(request_id=41, batches=[get]))
+            answers[41] = await asyncio.wait_for(call.read(), 10)
+            await call.done_writing()
+            return answers
+
+    answers = asyncio.run(scenario())
+    assert sorted(answers) == list(range(1, 42))
+    bad = answers.pop(20)
+    assert bad.error.type == "InvalidArgument" and not bad.responses
+    assert bad.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    for resp in answers.values():
+        assert not resp.HasField("error")
+        assert resp.responses[0].results[0].value == b"v"

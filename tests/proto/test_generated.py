@@ -53,9 +53,9 @@ def _methods(module: object, service: str) -> dict[str, tuple[bool, bool]]:
 
 def test_services_have_the_designed_methods() -> None:
     unary = (False, False)
-    assert _methods(kv_pb2, "KV") == dict.fromkeys(
+    assert _methods(kv_pb2, "KV") == {**dict.fromkeys(
         ["Get", "Put", "Delete", "CompareAndSwap", "Batch", "MultiBatch", "Scan"], unary
-    )
+    ), "MultiBatchStream": (True, True)}
     assert _methods(raft_pb2, "Raft") == {"Stream": (True, False), "Hello": (False, False),
                                           "InstallSnapshot": (True, False)}
     assert _methods(admin_pb2, "Admin") == dict.fromkeys(
