@@ -7,7 +7,8 @@ Faults (one at a time, each started and later stopped):
 - `partition`: cut peer links through the proxies (`kvstore.chaos.faults`
   patterns: halves, isolated leader, majority ring, bridge), by resets or by a
   blackhole, and, per `client_cuts`, the client links to the nodes outside the
-  side the clients stay with; stopping heals every link;
+  side the clients stay with; stopping heals every link. Nodes that `reshape`
+  added have no proxies: partitions leave their links open;
 - `reshape`: node-level membership, permanent rather than healed: grow the
   cluster by two new nodes (`LocalCluster.add_node` + `kvctl node add`), then
   remove two random nodes (original ones included), so 3 -> 4 -> 5 -> 4 -> 3
@@ -263,22 +264,31 @@ class Nemesis:
                      {"active": self.reshaper.active()})
 
     async def _partition(self) -> Fault:
+        # Only links through ChaosNet's proxies can be cut: nodes that `reshape`
+        # added later are dialled directly, so they stay outside every partition
+        # (connected to both sides, like a bridge node).
+        nodes = [n for n in self.node_ids if n in self.net.node_addrs]
+        if len(nodes) < 2:
+            return Fault("partition", [], "skipped: fewer than two nodes behind proxies",
+                         _nothing)
         pattern = self.rng.choice(faults.PATTERNS)
         leader = await self.leader() if pattern == "isolated" else None
-        part = faults.make(pattern, self.node_ids, self.rng, leader)
+        if leader not in nodes:
+            leader = None
+        part = faults.make(pattern, nodes, self.rng, leader)
         mode = self.rng.choice([LinkState.DROP, LinkState.BLACKHOLE])
         cut_clients = bool(part.majority) and (
             self.client_cuts == "always"
             or (self.client_cuts == "sometimes" and self.rng.random() < 0.5))
         links: set[Link] = set(part.cuts)
         if cut_clients:
-            links.update((CLIENT, n) for n in self.node_ids if n not in part.majority)
+            links.update((CLIENT, n) for n in nodes if n not in part.majority)
         self.net.cut(links, mode)
 
         async def heal() -> None:
             self.net.heal()
 
-        minority = sorted(n for n in self.node_ids if part.majority and n not in part.majority)
+        minority = sorted(n for n in nodes if part.majority and n not in part.majority)
         detail = f"{part.name} {part.description} ({mode.value}" + (
             f", clients cut from {minority})" if cut_clients else ")")
         return Fault("partition", sorted({a for a, _ in part.cuts} | {b for _, b in part.cuts}),
