@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -45,6 +46,20 @@ MAX_SCAN_LIMIT = 10_000
 # Requests of one MultiBatchStream running at once (a client sends about one
 # per consistency level; the rest is a misbehaving client, held back).
 STREAM_MAX_INFLIGHT = 16
+
+
+@dataclass(slots=True)
+class _Started:
+    """A shard's batch submitted to its group, waiting to be answered."""
+
+    request: kv_pb2.BatchRequest
+    group: Group
+    results: list[kv_pb2.OpResult | None]
+    deadline: float  # loop time
+    writes: list[tuple[int, asyncio.Future[Any]]] = field(default_factory=list)
+    reads: list[int] = field(default_factory=list)
+    # Reads alone: submitted with the batch (None for stale reads: read at once).
+    barrier: asyncio.Future[int] | None = None
 
 
 class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
@@ -108,26 +123,34 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
                                      applied_index=max(c.applied_index, g.resolved_index),
                                      commit_index=c.commit_index, epoch=self.map.epoch)
 
-    async def _wait(self, fut: asyncio.Future[Any]) -> Any:
+    async def _wait(self, fut: asyncio.Future[Any], deadline: float | None = None) -> Any:
         self.host.wake()
         try:
-            return await asyncio.wait_for(fut, self.cfg.request_timeout_s)
+            return await asyncio.wait_for(fut, self._timeout(deadline))
         except TimeoutError:
             raise Timeout("request timed out in the node; a write may or may not apply") from None
         except NotLeader as exc:
             raise self._not_leader(exc) from None
 
     async def _read_barrier(self, g: Group, header: kv_pb2.RequestHeader) -> None:
+        barrier = self._submit_barrier(g, header)
+        if barrier is not None:
+            await self._wait(barrier)
+
+    def _submit_barrier(self, g: Group, header: kv_pb2.RequestHeader
+                        ) -> asyncio.Future[int] | None:
+        """The future a read at `header`'s consistency waits for (None: read now)."""
         level = header.consistency
         try:
             if level in (_C.CONSISTENCY_UNSPECIFIED, _C.CONSISTENCY_LINEARIZABLE):
-                await self._wait(g.submit_linearizable_read())
-            elif level == _C.CONSISTENCY_LEASE:
-                await self._wait(g.submit_lease_read(self.host.lease_clock_ok()))
-            elif level == _C.CONSISTENCY_SEQUENTIAL:
-                await self._wait(g.wait_applied(header.min_applied_index))
-            elif level != _C.CONSISTENCY_STALE:
+                return g.submit_linearizable_read()
+            if level == _C.CONSISTENCY_LEASE:
+                return g.submit_lease_read(self.host.lease_clock_ok())
+            if level == _C.CONSISTENCY_SEQUENTIAL:
+                return g.wait_applied(header.min_applied_index)
+            if level != _C.CONSISTENCY_STALE:
                 raise InvalidArgument(f"unknown consistency level {level}")
+            return None
         except NotLeader as exc:
             raise self._not_leader(exc) from None
 
@@ -156,47 +179,74 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         if total > self.cfg.max_batch_ops * 8:
             raise InvalidArgument(f"multi-batch of {total} ops exceeds "
                                   f"{self.cfg.max_batch_ops * 8}")
-        responses = await asyncio.gather(*(self._batch_or_error(b) for b in request.batches))
-        return kv_pb2.MultiBatchResponse(responses=responses)
+        # Every shard's ops join the host's next turn before any is awaited (no
+        # task per shard); one shard's failure must not fail the others.
+        started = [self._start_or_error(b) for b in request.batches]
+        return kv_pb2.MultiBatchResponse(responses=[
+            st if isinstance(st, kv_pb2.BatchResponse) else await self._finish_or_error(st)
+            for st in started])
 
-    async def _batch_or_error(self, request: kv_pb2.BatchRequest) -> kv_pb2.BatchResponse:
+    def _start_or_error(self, request: kv_pb2.BatchRequest) -> _Started | kv_pb2.BatchResponse:
         try:
-            return await self._batch(request)
-        except Exception as exc:  # one shard's failure must not fail the other shards
-            if isinstance(exc, NotLeader):
-                exc = self._not_leader(exc)
-            return kv_pb2.BatchResponse(error=error_to_proto(exc))
+            return self._start(request)
+        except Exception as exc:
+            return self._error_response(exc)
+
+    async def _finish_or_error(self, st: _Started) -> kv_pb2.BatchResponse:
+        try:
+            return await self._finish(st)
+        except Exception as exc:
+            return self._error_response(exc)
+
+    def _error_response(self, exc: Exception) -> kv_pb2.BatchResponse:
+        if isinstance(exc, NotLeader):
+            exc = self._not_leader(exc)
+        return kv_pb2.BatchResponse(error=error_to_proto(exc))
 
     async def _batch(self, request: kv_pb2.BatchRequest) -> kv_pb2.BatchResponse:
+        return await self._finish(self._start(request))
+
+    def _start(self, request: kv_pb2.BatchRequest) -> _Started:
+        """Check a shard's batch and submit its writes (and, for reads alone, its read
+        barrier) to the group; raises for a failure of the whole batch."""
         h = request.header
         if len(request.ops) > self.cfg.max_batch_ops:
             raise InvalidArgument(f"batch of {len(request.ops)} ops exceeds "
                                   f"{self.cfg.max_batch_ops}")
         g = self._group(h, None)
-        results: list[kv_pb2.OpResult | None] = [None] * len(request.ops)
-        writes: list[tuple[int, asyncio.Future[Any]]] = []
-        reads: list[int] = []
+        # One deadline for the whole batch: a MultiBatch awaits its shards in turn.
+        deadline = asyncio.get_running_loop().time() + self.cfg.request_timeout_s
+        st = _Started(request, g, [None] * len(request.ops), deadline)
         for i, op in enumerate(request.ops):
             try:
                 self._check_op_shard(g.gid, op)
                 if op.type in _WRITES:
                     cmd = ops.command(self.sm, op, h.client_id, h.ack_seq)
-                    writes.append((i, g.submit_write(cmd)))
+                    st.writes.append((i, g.submit_write(cmd)))
                 elif op.type == _C.OP_TYPE_GET:
                     ops.check_key(self.sm, op.key)
-                    reads.append(i)
+                    st.reads.append(i)
                 else:
                     raise InvalidArgument(f"unknown op type {op.type}")
             except NotLeader as exc:
                 raise self._not_leader(exc) from None
             except KVError as exc:
-                results[i] = kv_pb2.OpResult(error=error_to_proto(exc))
-        await self._finish_writes(writes, results)
-        if reads:
-            await self._read_barrier(g, h)
+                st.results[i] = kv_pb2.OpResult(error=error_to_proto(exc))
+        if st.reads and not st.writes:
+            st.barrier = self._submit_barrier(g, h)
+        return st
+
+    async def _finish(self, st: _Started) -> kv_pb2.BatchResponse:
+        g, results = st.group, st.results
+        await self._finish_writes(st.writes, results, st.deadline)
+        if st.reads:
+            # Reads of a batch with writes start after them: they see the writes.
+            barrier = st.barrier if not st.writes else self._submit_barrier(g, st.request.header)
+            if barrier is not None:
+                await self._wait(barrier, st.deadline)
             with self._read_txn(g) as txn:
-                for i in reads:
-                    results[i] = ops.get_result(self.sm, txn, g.gid, request.ops[i].key)
+                for i in st.reads:
+                    results[i] = ops.get_result(self.sm, txn, g.gid, st.request.ops[i].key)
         return kv_pb2.BatchResponse(header=self._header(g),
                                     results=[r or kv_pb2.OpResult() for r in results])
 
@@ -204,13 +254,19 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         if op.key and self.map.shard_for_key(op.key) != gid:
             raise WrongShard(f"key does not belong to shard {gid}", epoch=self.map.epoch)
 
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.cfg.request_timeout_s
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
     async def _finish_writes(self, writes: list[tuple[int, asyncio.Future[Any]]],
-                             results: list[kv_pb2.OpResult | None]) -> None:
+                             results: list[kv_pb2.OpResult | None],
+                             deadline: float | None = None) -> None:
         if not writes:
             return
         self.host.wake()
         futs = [f for _, f in writes]
-        _, pending = await asyncio.wait(futs, timeout=self.cfg.request_timeout_s)
+        _, pending = await asyncio.wait(futs, timeout=self._timeout(deadline))
         for i, fut in writes:
             if fut in pending:
                 fut.cancel()
