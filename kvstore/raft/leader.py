@@ -212,8 +212,9 @@ def _on_append_resp(core: RaftCore, m: Message) -> None:
             bcast_append(core)
     elif was_paused:
         send_append(core, m.frm)
-    # Pipelining: keep sending while the in-flight window has room.
-    while send_append(core, m.frm, False):
+    # Pipelining: keep sending while the in-flight window has room. A follower
+    # already sent everything (the common case) needs no look at the log.
+    while pr.next <= core.log.last_index() and send_append(core, m.frm, False):
         pass
     if m.frm == core.lead_transferee and pr.match == core.log.last_index():
         send_timeout_now(core, m.frm)
