@@ -22,6 +22,7 @@ Failure semantics match a unary call's, so the client's retry rules hold:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -146,11 +147,26 @@ class BatchStream:
             if not fut.done():
                 fut.set_exception(err)
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Half-close the stream and let the node end it (or cancel it after `grace`).
+
+        Waiting for the call's status matters: a call merely cancelled leaves a
+        grpc.aio task behind that a loop closed right after reports as destroyed."""
         call, self._call = self._call, None
-        if call is not None:
-            call.cancel()
         readers = list(self._readers.values())
+        if call is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(call.done_writing(), grace)
+            if readers:
+                await asyncio.wait(readers, timeout=grace)
+            call.cancel()
+            try:
+                await asyncio.wait_for(call.code(), grace)
+            except asyncio.CancelledError:
+                if _cancelling():
+                    raise
+            except Exception:  # closing: the status is all we waited for
+                pass
         for t in readers:
             t.cancel()
         if readers:
