@@ -1,8 +1,9 @@
 """Request coalescing: concurrent ops bound for the same node (and consistency level)
 become one MultiBatch request, grouped by shard inside it (as TiKV's client
 does with BatchCommands per store); the client sends it as a message on the
-node's MultiBatchStream (kvstore/client/stream.py) or as a `KV.MultiBatch` call. A Python gRPC call costs far more CPU than
-the op it carries, so this is the client's main throughput lever. Batching per
+node's MultiBatchStream (kvstore/client/stream.py) or as a `KV.MultiBatch`
+call. A Python gRPC call costs far more CPU than the op it carries, so this
+is the client's main throughput lever. Batching per
 node rather than per shard matters: ops that complete together and continue on
 random keys would otherwise scatter into one-op batches, one per shard.
 

@@ -260,8 +260,7 @@ class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         return max(0.0, deadline - asyncio.get_running_loop().time())
 
     async def _finish_writes(self, writes: list[tuple[int, asyncio.Future[Any]]],
-                             results: list[kv_pb2.OpResult | None],
-                             deadline: float | None = None) -> None:
+                             results: list[kv_pb2.OpResult | None], deadline: float) -> None:
         if not writes:
             return
         self.host.wake()
