@@ -309,12 +309,15 @@ class MultiRaftHost:
         delivered = False
         for tick in self.clock.advance(MAX_CATCHUP_TICKS):
             delivered = True
-            for g in self.groups.values():
-                g.core.tick()
+            # Placement decisions read each follower's recent_active before the tick:
+            # a tick that runs CheckQuorum clears them all, and a leader whose
+            # CheckQuorum falls on every balance tick would otherwise never move.
             if tick % REBALANCE_EVERY_TICKS == 0 and self.cfg.rebalance:
                 self.rebalance_steps += rebalance_all(self.groups, self.view)
             if self.balance_leaders and tick % BALANCE_EVERY_TICKS == 0:
                 self.transfers_started += balance_leaders(self.groups, self.view, self.node_id)
+            for g in self.groups.values():
+                g.core.tick()
             if tick % GC_PROBE_TICKS == 0:
                 self._send_messages([(g, gc_probes(g.core)) for g in self.groups.values()])
         if delivered and self.liveness is not None:
