@@ -1,4 +1,5 @@
-"""`kvctl leader transfer` and `kvctl member add-learner|promote|remove`: shard operations."""
+"""`kvctl leader transfer|policy` and `kvctl member add-learner|promote|remove`: shard
+operations."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import time
 
 import click
 
-from kvstore.cluster.admin import call_shard_leader, change_member
+from kvstore.cluster.admin import (
+    call_shard_leader,
+    change_member,
+    set_leader_policy,
+    wait_leaders,
+)
+from kvstore.cluster.probe import cluster_status
 from kvstore.errors import KVError
 from kvstore.proto import admin_pb2
 
@@ -44,6 +51,52 @@ def transfer(shard: int, to_node: int, endpoints: str, timeout: float) -> None:
     click.echo(f"error: shard {shard}: node {to_node} did not take over within {timeout:.0f}s",
                err=True)
     sys.exit(1)
+
+
+@leader.command()
+@click.argument("policy", required=False, type=click.Choice(["spread", "pack"]))
+@click.option("--node", "leader_node", default=0, type=click.IntRange(0),
+              help="With pack: the node that leads first (default: the lowest id).")
+@click.option("--endpoints", envvar="KVSTORE_ENDPOINTS", required=True)
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until every shard is led by its preferred leader.")
+@click.option("--timeout", default=60.0, show_default=True)
+def policy(policy: str | None, leader_node: int, endpoints: str, wait: bool,
+           timeout: float) -> None:
+    """Show or set where shard leaders sit, for the whole cluster.
+
+    spread: each shard prefers its first placed replica, so leaders spread over
+    the nodes (the default). pack: every shard prefers one node (--node, else
+    its voter with the lowest id), so one node leads every shard it holds, as
+    in etcd; a Raft round of all shards then shares that node's transactions
+    and peer messages (see README, Performance). Leaders move on their own,
+    one transfer per shard."""
+    eps = _endpoints(endpoints)
+    try:
+        if policy is None:
+            if leader_node:
+                raise click.UsageError("--node needs a policy (pack)")
+            st = cluster_status(eps)
+            if not st["nodes"]:
+                raise KVError(str(st["problems"][0]))
+            click.echo(f"leader policy: {describe_policy(st['leader_policy'], st['leader_node'])}")
+            return
+        r = set_leader_policy(eps, policy, leader_node)
+        click.echo(f"leader policy {describe_policy(r.policy, r.leader_node)} "
+                   f"(metadata epoch {r.epoch})")
+        if wait:
+            st = wait_leaders(eps, timeout)
+            click.echo(f"{len(st['shards']) - 1} shards and the metadata group are led by "
+                       "their preferred leaders")
+    except KVError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+
+
+def describe_policy(policy: str, leader_node: int) -> str:
+    if policy != "pack":
+        return policy or "unknown"
+    return f"pack (node {leader_node} first)" if leader_node else "pack (lowest id first)"
 
 
 @click.group()

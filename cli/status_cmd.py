@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from cli.leader_cmd import describe_policy
 from kvstore.cluster.probe import cluster_status
 
 
@@ -40,7 +41,8 @@ def _render(st: dict[str, Any]) -> None:
         up = sum(1 for n in st["nodes"] if n["up"])
         console.print(f"cluster [bold]{st['cluster_id']}[/] epoch {st['epoch']}: "
                       f"{up}/{len(st['nodes'])} nodes up, {len(st['shards']) - 1} shards "
-                      f"+ metadata group, {st['moves']} replica moves in progress")
+                      f"+ metadata group, {st['moves']} replica moves in progress, "
+                      f"leader policy {describe_policy(st['leader_policy'], st['leader_node'])}")
         t = Table("shard", "leader", "target", *[
             f"node {n['id']}" + (" (removed)" if n["state"] == "removed" else "")
             for n in st["nodes"]])

@@ -1,18 +1,18 @@
 """Admin calls that must reach a leader: find it, follow NOT_LEADER hints, retry.
 
 Used by `kvctl leader transfer`, `kvctl member ...` (a shard's leader) and
-`kvctl node add|remove` (the metadata group's leader).
+`kvctl node add|remove` and `kvctl leader policy` (the metadata group's leader).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
-from kvstore.cluster.probe import cluster_info
+from kvstore.cluster.probe import cluster_info, cluster_status
 from kvstore.errors import InvalidArgument, KVError, NotLeader, Unavailable
 from kvstore.proto import admin_pb2, admin_pb2_grpc
 from kvstore.rpc_status import from_rpc_error
@@ -136,11 +136,43 @@ def remove_node(endpoints: list[str], node_id: int, timeout: float = 30.0
     return call_meta_leader(endpoints, lambda stub: stub.RemoveNode(req, timeout=10), timeout)
 
 
+def set_leader_policy(endpoints: list[str], policy: str, leader_node: int = 0,
+                      timeout: float = 30.0) -> admin_pb2.SetLeaderPolicyResponse:
+    req = admin_pb2.SetLeaderPolicyRequest(policy=policy, leader_node=leader_node)
+    return call_meta_leader(endpoints, lambda stub: stub.SetLeaderPolicy(req, timeout=10),
+                            timeout)
+
+
+def preferred_leader(shard: dict[str, Any], pack: bool) -> int:
+    """Who should lead a `cluster_status` shard row (0: no one in particular).
+
+    Mirrors kvstore.server.placement_driver.balance_leaders: the first target
+    voter, and with pack the first one that is up."""
+    up = {r["node"] for r in shard["replicas"] if r["up"]}
+    line = shard["target"] if pack else shard["target"][:1]
+    return next((t for t in line if t in up), 0)
+
+
+def wait_leaders(endpoints: list[str], timeout: float = 60.0, poll: float = 0.5
+                 ) -> dict[str, Any]:
+    """Wait until every group is led, by its preferred leader if any; the last status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = cluster_status(endpoints)
+        pack = st.get("leader_policy") == "pack"
+        off = [s["id"] for s in st["shards"] if not s["leader"]
+               or preferred_leader(s, pack) not in (0, s["leader"])]
+        if not off and st["shards"]:
+            return st
+        if time.monotonic() >= deadline:
+            raise Unavailable(f"groups {off} are not led by their preferred leader after "
+                              f"{timeout:.0f}s")
+        time.sleep(poll)
+
+
 def wait_placement(endpoints: list[str], timeout: float = 120.0,
                    poll: float = 0.5) -> dict[str, object]:
     """Wait until no replica move is in progress and every group is led; the last status."""
-    from kvstore.cluster.probe import cluster_status
-
     deadline = time.monotonic() + timeout
     st = cluster_status(endpoints)
     while time.monotonic() < deadline:

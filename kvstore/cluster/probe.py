@@ -79,6 +79,7 @@ def cluster_status(endpoints: list[str]) -> dict[str, object]:
     statuses = {n.id: node_status(n.address) for n in info.nodes}
     removed = {r for st in statuses.values() if st for r in st.removed_nodes}
     epoch = max((st.epoch for st in statuses.values() if st), default=info.epoch)
+    newest = max((st for st in statuses.values() if st), key=lambda st: st.epoch, default=None)
     nodes = [{"id": n.id, "address": n.address, "up": statuses[n.id] is not None,
               "state": "removed" if n.id in removed else "active"} for n in info.nodes]
     shards: list[dict[str, object]] = []
@@ -124,7 +125,9 @@ def cluster_status(endpoints: list[str]) -> dict[str, object]:
     for n in nodes:
         if not n["up"] and n["state"] == "active":
             problems.append(f"node {n['id']} ({n['address']}) is unreachable")
-    return {"cluster_id": info.cluster_id, "epoch": epoch, "nodes": nodes,
+    return {"cluster_id": info.cluster_id, "epoch": epoch,
+            "leader_policy": newest.leader_policy if newest else "",
+            "leader_node": newest.leader_node if newest else 0, "nodes": nodes,
             "shards": shards, "problems": problems,
             "moves": sum(1 for s in shards if s["moving"])}
 

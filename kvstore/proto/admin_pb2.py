@@ -24,49 +24,53 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvstore/v1/admin.proto\x12\nkvstore.v1\"\x0f\n\rStatusRequest\"\xa1\x02\n\x0bGroupStatus\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.kvstore.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x12\n\nlast_index\x18\x07 \x01(\x04\x12\x16\n\x0esnapshot_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\x04\x12\x10\n\x08learners\x18\n \x03(\x04\x12\x15\n\rtarget_voters\x18\x0b \x03(\x04\x12\x17\n\x0ftarget_learners\x18\x0c \x03(\x04\x12\x10\n\x08quiesced\x18\r \x01(\x08\"\x95\x01\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\'\n\x06groups\x18\x04 \x03(\x0b\x32\x17.kvstore.v1.GroupStatus\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x15\n\rremoved_nodes\x18\x06 \x03(\x04\"(\n\x12\x43lusterInfoRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"\'\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\">\n\tShardInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\x04\x12\x13\n\x0bleader_hint\x18\x03 \x01(\x04\"\xb7\x01\n\x0b\x43lusterInfo\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x13\n\x0bshard_count\x18\x03 \x01(\r\x12\x0e\n\x06vnodes\x18\x04 \x01(\r\x12\x14\n\x0chash_version\x18\x05 \x01(\r\x12#\n\x05nodes\x18\x06 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12%\n\x06shards\x18\x07 \x03(\x0b\x32\x15.kvstore.v1.ShardInfo\"N\n\x15TransferLeaderRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\"9\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"~\n\x17\x43hangeMembershipRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12,\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1c.kvstore.v1.MembershipAction\x12\x0f\n\x07node_id\x18\x04 \x01(\x04\"K\n\x18\x43hangeMembershipResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06voters\x18\x02 \x03(\x04\x12\x10\n\x08learners\x18\x03 \x03(\x04\"7\n\x13SetClockRateRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\"$\n\x14SetClockRateResponse\x12\x0c\n\x04rate\x18\x01 \x01(\x01\"F\n\x0e\x41\x64\x64NodeRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"8\n\x11RemoveNodeRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\x04\"_\n\x12NodeChangeResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12#\n\x05nodes\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12\x15\n\rremoved_nodes\x18\x03 \x03(\x04*\x89\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x01\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x02\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x03\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x04*\x95\x01\n\x10MembershipAction\x12!\n\x1dMEMBERSHIP_ACTION_UNSPECIFIED\x10\x00\x12!\n\x1dMEMBERSHIP_ACTION_ADD_LEARNER\x10\x01\x12\x1d\n\x19MEMBERSHIP_ACTION_PROMOTE\x10\x02\x12\x1c\n\x18MEMBERSHIP_ACTION_REMOVE\x10\x03\x32\xaf\x04\n\x05\x41\x64min\x12?\n\x06Status\x12\x19.kvstore.v1.StatusRequest\x1a\x1a.kvstore.v1.StatusResponse\x12\x46\n\x0b\x43lusterInfo\x12\x1e.kvstore.v1.ClusterInfoRequest\x1a\x17.kvstore.v1.ClusterInfo\x12W\n\x0eTransferLeader\x12!.kvstore.v1.TransferLeaderRequest\x1a\".kvstore.v1.TransferLeaderResponse\x12]\n\x10\x43hangeMembership\x12#.kvstore.v1.ChangeMembershipRequest\x1a$.kvstore.v1.ChangeMembershipResponse\x12Q\n\x0cSetClockRate\x12\x1f.kvstore.v1.SetClockRateRequest\x1a .kvstore.v1.SetClockRateResponse\x12\x45\n\x07\x41\x64\x64Node\x12\x1a.kvstore.v1.AddNodeRequest\x1a\x1e.kvstore.v1.NodeChangeResponse\x12K\n\nRemoveNode\x12\x1d.kvstore.v1.RemoveNodeRequest\x1a\x1e.kvstore.v1.NodeChangeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16kvstore/v1/admin.proto\x12\nkvstore.v1\"\x0f\n\rStatusRequest\"\xa1\x02\n\x0bGroupStatus\x12\x10\n\x08group_id\x18\x01 \x01(\x04\x12\"\n\x04role\x18\x02 \x01(\x0e\x32\x14.kvstore.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x12\n\nlast_index\x18\x07 \x01(\x04\x12\x16\n\x0esnapshot_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\x04\x12\x10\n\x08learners\x18\n \x03(\x04\x12\x15\n\rtarget_voters\x18\x0b \x03(\x04\x12\x17\n\x0ftarget_learners\x18\x0c \x03(\x04\x12\x10\n\x08quiesced\x18\r \x01(\x08\"\xc1\x01\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\ncluster_id\x18\x03 \x01(\t\x12\'\n\x06groups\x18\x04 \x03(\x0b\x32\x17.kvstore.v1.GroupStatus\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x15\n\rremoved_nodes\x18\x06 \x03(\x04\x12\x15\n\rleader_policy\x18\x07 \x01(\t\x12\x13\n\x0bleader_node\x18\x08 \x01(\x04\"(\n\x12\x43lusterInfoRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\"\'\n\x08NodeInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\">\n\tShardInfo\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\x04\x12\x13\n\x0bleader_hint\x18\x03 \x01(\x04\"\xb7\x01\n\x0b\x43lusterInfo\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\x13\n\x0bshard_count\x18\x03 \x01(\r\x12\x0e\n\x06vnodes\x18\x04 \x01(\r\x12\x14\n\x0chash_version\x18\x05 \x01(\r\x12#\n\x05nodes\x18\x06 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12%\n\x06shards\x18\x07 \x03(\x0b\x32\x15.kvstore.v1.ShardInfo\"N\n\x15TransferLeaderRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12\x0f\n\x07to_node\x18\x03 \x01(\x04\"9\n\x16TransferLeaderResponse\x12\x11\n\tleader_id\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"~\n\x17\x43hangeMembershipRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x10\n\x08shard_id\x18\x02 \x01(\x04\x12,\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1c.kvstore.v1.MembershipAction\x12\x0f\n\x07node_id\x18\x04 \x01(\x04\"K\n\x18\x43hangeMembershipResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0e\n\x06voters\x18\x02 \x03(\x04\x12\x10\n\x08learners\x18\x03 \x03(\x04\"7\n\x13SetClockRateRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04rate\x18\x02 \x01(\x01\"$\n\x14SetClockRateResponse\x12\x0c\n\x04rate\x18\x01 \x01(\x01\"F\n\x0e\x41\x64\x64NodeRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"8\n\x11RemoveNodeRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\x04\"Q\n\x16SetLeaderPolicyRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x13\n\x0bleader_node\x18\x03 \x01(\x04\"M\n\x17SetLeaderPolicyResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x13\n\x0bleader_node\x18\x03 \x01(\x04\"_\n\x12NodeChangeResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12#\n\x05nodes\x18\x02 \x03(\x0b\x32\x14.kvstore.v1.NodeInfo\x12\x15\n\rremoved_nodes\x18\x03 \x03(\x04*\x89\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x01\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x02\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x03\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x04*\x95\x01\n\x10MembershipAction\x12!\n\x1dMEMBERSHIP_ACTION_UNSPECIFIED\x10\x00\x12!\n\x1dMEMBERSHIP_ACTION_ADD_LEARNER\x10\x01\x12\x1d\n\x19MEMBERSHIP_ACTION_PROMOTE\x10\x02\x12\x1c\n\x18MEMBERSHIP_ACTION_REMOVE\x10\x03\x32\x8b\x05\n\x05\x41\x64min\x12?\n\x06Status\x12\x19.kvstore.v1.StatusRequest\x1a\x1a.kvstore.v1.StatusResponse\x12\x46\n\x0b\x43lusterInfo\x12\x1e.kvstore.v1.ClusterInfoRequest\x1a\x17.kvstore.v1.ClusterInfo\x12W\n\x0eTransferLeader\x12!.kvstore.v1.TransferLeaderRequest\x1a\".kvstore.v1.TransferLeaderResponse\x12]\n\x10\x43hangeMembership\x12#.kvstore.v1.ChangeMembershipRequest\x1a$.kvstore.v1.ChangeMembershipResponse\x12Q\n\x0cSetClockRate\x12\x1f.kvstore.v1.SetClockRateRequest\x1a .kvstore.v1.SetClockRateResponse\x12\x45\n\x07\x41\x64\x64Node\x12\x1a.kvstore.v1.AddNodeRequest\x1a\x1e.kvstore.v1.NodeChangeResponse\x12K\n\nRemoveNode\x12\x1d.kvstore.v1.RemoveNodeRequest\x1a\x1e.kvstore.v1.NodeChangeResponse\x12Z\n\x0fSetLeaderPolicy\x12\".kvstore.v1.SetLeaderPolicyRequest\x1a#.kvstore.v1.SetLeaderPolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kvstore.proto.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTROLE']._serialized_start=1499
-  _globals['_RAFTROLE']._serialized_end=1636
-  _globals['_MEMBERSHIPACTION']._serialized_start=1639
-  _globals['_MEMBERSHIPACTION']._serialized_end=1788
+  _globals['_RAFTROLE']._serialized_start=1705
+  _globals['_RAFTROLE']._serialized_end=1842
+  _globals['_MEMBERSHIPACTION']._serialized_start=1845
+  _globals['_MEMBERSHIPACTION']._serialized_end=1994
   _globals['_STATUSREQUEST']._serialized_start=38
   _globals['_STATUSREQUEST']._serialized_end=53
   _globals['_GROUPSTATUS']._serialized_start=56
   _globals['_GROUPSTATUS']._serialized_end=345
   _globals['_STATUSRESPONSE']._serialized_start=348
-  _globals['_STATUSRESPONSE']._serialized_end=497
-  _globals['_CLUSTERINFOREQUEST']._serialized_start=499
-  _globals['_CLUSTERINFOREQUEST']._serialized_end=539
-  _globals['_NODEINFO']._serialized_start=541
-  _globals['_NODEINFO']._serialized_end=580
-  _globals['_SHARDINFO']._serialized_start=582
-  _globals['_SHARDINFO']._serialized_end=644
-  _globals['_CLUSTERINFO']._serialized_start=647
-  _globals['_CLUSTERINFO']._serialized_end=830
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=832
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=910
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=912
-  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=969
-  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_start=971
-  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_end=1097
-  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_start=1099
-  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_end=1174
-  _globals['_SETCLOCKRATEREQUEST']._serialized_start=1176
-  _globals['_SETCLOCKRATEREQUEST']._serialized_end=1231
-  _globals['_SETCLOCKRATERESPONSE']._serialized_start=1233
-  _globals['_SETCLOCKRATERESPONSE']._serialized_end=1269
-  _globals['_ADDNODEREQUEST']._serialized_start=1271
-  _globals['_ADDNODEREQUEST']._serialized_end=1341
-  _globals['_REMOVENODEREQUEST']._serialized_start=1343
-  _globals['_REMOVENODEREQUEST']._serialized_end=1399
-  _globals['_NODECHANGERESPONSE']._serialized_start=1401
-  _globals['_NODECHANGERESPONSE']._serialized_end=1496
-  _globals['_ADMIN']._serialized_start=1791
-  _globals['_ADMIN']._serialized_end=2350
+  _globals['_STATUSRESPONSE']._serialized_end=541
+  _globals['_CLUSTERINFOREQUEST']._serialized_start=543
+  _globals['_CLUSTERINFOREQUEST']._serialized_end=583
+  _globals['_NODEINFO']._serialized_start=585
+  _globals['_NODEINFO']._serialized_end=624
+  _globals['_SHARDINFO']._serialized_start=626
+  _globals['_SHARDINFO']._serialized_end=688
+  _globals['_CLUSTERINFO']._serialized_start=691
+  _globals['_CLUSTERINFO']._serialized_end=874
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=876
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=954
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_start=956
+  _globals['_TRANSFERLEADERRESPONSE']._serialized_end=1013
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_start=1015
+  _globals['_CHANGEMEMBERSHIPREQUEST']._serialized_end=1141
+  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_start=1143
+  _globals['_CHANGEMEMBERSHIPRESPONSE']._serialized_end=1218
+  _globals['_SETCLOCKRATEREQUEST']._serialized_start=1220
+  _globals['_SETCLOCKRATEREQUEST']._serialized_end=1275
+  _globals['_SETCLOCKRATERESPONSE']._serialized_start=1277
+  _globals['_SETCLOCKRATERESPONSE']._serialized_end=1313
+  _globals['_ADDNODEREQUEST']._serialized_start=1315
+  _globals['_ADDNODEREQUEST']._serialized_end=1385
+  _globals['_REMOVENODEREQUEST']._serialized_start=1387
+  _globals['_REMOVENODEREQUEST']._serialized_end=1443
+  _globals['_SETLEADERPOLICYREQUEST']._serialized_start=1445
+  _globals['_SETLEADERPOLICYREQUEST']._serialized_end=1526
+  _globals['_SETLEADERPOLICYRESPONSE']._serialized_start=1528
+  _globals['_SETLEADERPOLICYRESPONSE']._serialized_end=1605
+  _globals['_NODECHANGERESPONSE']._serialized_start=1607
+  _globals['_NODECHANGERESPONSE']._serialized_end=1702
+  _globals['_ADMIN']._serialized_start=1997
+  _globals['_ADMIN']._serialized_end=2648
 # @@protoc_insertion_point(module_scope)

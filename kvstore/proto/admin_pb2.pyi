@@ -66,20 +66,24 @@ class GroupStatus(_message.Message):
     def __init__(self, group_id: _Optional[int] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., last_index: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., voters: _Optional[_Iterable[int]] = ..., learners: _Optional[_Iterable[int]] = ..., target_voters: _Optional[_Iterable[int]] = ..., target_learners: _Optional[_Iterable[int]] = ..., quiesced: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("node_id", "address", "cluster_id", "groups", "epoch", "removed_nodes")
+    __slots__ = ("node_id", "address", "cluster_id", "groups", "epoch", "removed_nodes", "leader_policy", "leader_node")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REMOVED_NODES_FIELD_NUMBER: _ClassVar[int]
+    LEADER_POLICY_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     address: str
     cluster_id: str
     groups: _containers.RepeatedCompositeFieldContainer[GroupStatus]
     epoch: int
     removed_nodes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., cluster_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupStatus, _Mapping]]] = ..., epoch: _Optional[int] = ..., removed_nodes: _Optional[_Iterable[int]] = ...) -> None: ...
+    leader_policy: str
+    leader_node: int
+    def __init__(self, node_id: _Optional[int] = ..., address: _Optional[str] = ..., cluster_id: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[GroupStatus, _Mapping]]] = ..., epoch: _Optional[int] = ..., removed_nodes: _Optional[_Iterable[int]] = ..., leader_policy: _Optional[str] = ..., leader_node: _Optional[int] = ...) -> None: ...
 
 class ClusterInfoRequest(_message.Message):
     __slots__ = ("cluster_id",)
@@ -194,6 +198,26 @@ class RemoveNodeRequest(_message.Message):
     cluster_id: str
     node_id: int
     def __init__(self, cluster_id: _Optional[str] = ..., node_id: _Optional[int] = ...) -> None: ...
+
+class SetLeaderPolicyRequest(_message.Message):
+    __slots__ = ("cluster_id", "policy", "leader_node")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    policy: str
+    leader_node: int
+    def __init__(self, cluster_id: _Optional[str] = ..., policy: _Optional[str] = ..., leader_node: _Optional[int] = ...) -> None: ...
+
+class SetLeaderPolicyResponse(_message.Message):
+    __slots__ = ("epoch", "policy", "leader_node")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    LEADER_NODE_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    policy: str
+    leader_node: int
+    def __init__(self, epoch: _Optional[int] = ..., policy: _Optional[str] = ..., leader_node: _Optional[int] = ...) -> None: ...
 
 class NodeChangeResponse(_message.Message):
     __slots__ = ("epoch", "nodes", "removed_nodes")

@@ -69,6 +69,11 @@ class AdminStub:
                 request_serializer=kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
                 _registered_method=True)
+        self.SetLeaderPolicy = channel.unary_unary(
+                '/kvstore.v1.Admin/SetLeaderPolicy',
+                request_serializer=kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -120,6 +125,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLeaderPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +168,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.RemoveNode,
                     request_deserializer=kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.SerializeToString,
+            ),
+            'SetLeaderPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLeaderPolicy,
+                    request_deserializer=kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -348,6 +364,33 @@ class Admin:
             '/kvstore.v1.Admin/RemoveNode',
             kvstore_dot_v1_dot_admin__pb2.RemoveNodeRequest.SerializeToString,
             kvstore_dot_v1_dot_admin__pb2.NodeChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLeaderPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.Admin/SetLeaderPolicy',
+            kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyRequest.SerializeToString,
+            kvstore_dot_v1_dot_admin__pb2.SetLeaderPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,8 +36,8 @@ from kvstore.server.group import Group
 from kvstore.server.host import MultiRaftHost
 from kvstore.server.membership import change_meta, meta_leader_error
 from kvstore.server.rebalance import MAX_PROMOTE_LAG
-from kvstore.sharding import ShardMap
-from kvstore.sharding.meta import ClusterMeta, NodeState
+from kvstore.sharding import ShardingError, ShardMap
+from kvstore.sharding.meta import ClusterMeta, LeaderPolicy, NodeState
 
 _ACTIONS = {
     admin_pb2.MEMBERSHIP_ACTION_ADD_LEARNER: ConfChangeType.ADD_LEARNER,
@@ -85,7 +85,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         return admin_pb2.StatusResponse(
             node_id=self.host.node_id, address=self.address, cluster_id=self.view.cluster_id,
             groups=groups, epoch=meta.epoch if meta else 0,
-            removed_nodes=_removed(meta) if meta else ())
+            removed_nodes=_removed(meta) if meta else (),
+            leader_policy=meta.leader_policy.name.lower() if meta else "",
+            leader_node=meta.leader_node if meta else 0)
 
     @map_errors
     async def ClusterInfo(self, request: admin_pb2.ClusterInfoRequest,
@@ -190,6 +192,20 @@ class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
         self._check_cluster(request.cluster_id)
         meta = await self._change(lambda m: m.without_node(request.node_id))
         return _node_change(meta)
+
+    @map_errors
+    async def SetLeaderPolicy(self, request: admin_pb2.SetLeaderPolicyRequest,
+                              context: grpc.aio.ServicerContext[Any, Any]
+                              ) -> admin_pb2.SetLeaderPolicyResponse:
+        self._check_cluster(request.cluster_id)
+        try:
+            policy = LeaderPolicy.parse(request.policy)
+        except ShardingError as exc:
+            raise InvalidArgument(str(exc)) from None
+        meta = await self._change(lambda m: m.with_leader_policy(policy, request.leader_node))
+        return admin_pb2.SetLeaderPolicyResponse(epoch=meta.epoch,
+                                                 policy=meta.leader_policy.name.lower(),
+                                                 leader_node=meta.leader_node)
 
     async def _change(self, fn: Callable[[ClusterMeta], ClusterMeta]) -> ClusterMeta:
         err = meta_leader_error(self.host, self.view.addresses)

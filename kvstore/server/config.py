@@ -17,8 +17,8 @@ Example `node.toml`:
     2 = "127.0.0.1:7002"
     3 = "127.0.0.1:7003"
 
-The initial members of a cluster must agree on peers, shards and
-replication: on first boot each of them writes the same cluster metadata
+The initial members of a cluster must agree on peers, shards, replication
+and leader_policy: on first boot each of them writes the same cluster metadata
 (group 0, `kvstore.sharding.meta`) from them. After that, group 0 is the
 source of truth for the node table and placement.
 
@@ -66,6 +66,10 @@ class NodeConfig:
     cluster_id: str = "kvstore"
     shards: int = 8
     replication: int = 3
+    # Where shard leaders sit (kvstore.sharding.meta.LeaderPolicy): "spread" or
+    # "pack". Initial members write it into the first metadata record; after
+    # that `kvctl leader policy` changes it for the whole cluster.
+    leader_policy: str = "spread"
     tick_ms: int = 50
     election_ticks: int = 10
     heartbeat_ticks: int = 1
@@ -120,6 +124,9 @@ class NodeConfig:
         if not 1 <= self.replication <= limit:
             raise ConfigError(f"replication must be between 1 and {limit} (peers: "
                               f"{len(self.peers)}, at most {MAX_REPLICATION_FACTOR})")
+        if self.leader_policy not in ("spread", "pack"):
+            raise ConfigError(f"leader_policy must be 'spread' or 'pack', got "
+                              f"{self.leader_policy!r}")
         if self.tick_ms < 1:
             raise ConfigError("tick_ms must be at least 1")
         if self.election_ticks <= self.heartbeat_ticks or self.heartbeat_ticks < 1:

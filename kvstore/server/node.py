@@ -34,7 +34,7 @@ from kvstore.server.kv_service import KVService
 from kvstore.server.raft_service import RaftService
 from kvstore.server.snapshots import SnapshotReceiver, SnapshotSender
 from kvstore.sharding import ShardingError, ShardMap
-from kvstore.sharding.meta import ClusterMeta
+from kvstore.sharding.meta import ClusterMeta, LeaderPolicy
 from kvstore.statemachine import StateMachine
 from kvstore.storage import NodeStore
 from kvstore.transport.peers import PeerStreams
@@ -85,7 +85,8 @@ class Node:
         meta = load_meta(self.store, self.sm)
         try:
             if meta is None and not cfg.join:
-                meta = ClusterMeta.initial(cfg.peers, cfg.shards, cfg.replication)
+                meta = ClusterMeta.initial(cfg.peers, cfg.shards, cfg.replication,
+                                           LeaderPolicy.parse(cfg.leader_policy))
             if meta is not None:
                 if meta.shard_count != cfg.shards:
                     raise ConfigError(f"this cluster has {meta.shard_count} shards, the "

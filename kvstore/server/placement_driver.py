@@ -5,18 +5,19 @@
 - `rebalance_all`: each group this node leads takes one single-step change
   towards its target placement (`kvstore.server.rebalance`).
 - `balance_leaders`: each group this node leads hands leadership to its
-  preferred replica (first in placement order) once that one is caught up.
+  preferred replica (first in target order, which the cluster's leader
+  policy sets) once that one is caught up.
 """
 
 from __future__ import annotations
 
 from kvstore.logging import get_logger
-from kvstore.raft import ConfState, StateRole
+from kvstore.raft import ConfState, RaftCore, StateRole
 from kvstore.server.cluster_view import ClusterView, seed_meta
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.server.rebalance import rebalance_group
-from kvstore.sharding.meta import META_GROUP
+from kvstore.sharding.meta import META_GROUP, LeaderPolicy
 from kvstore.storage import NodeStore
 
 log = get_logger("kvstore.placement")
@@ -60,10 +61,14 @@ def rebalance_all(groups: dict[int, Group], view: ClusterView) -> int:
 
 
 def balance_leaders(groups: dict[int, Group], view: ClusterView, node_id: int) -> int:
-    """Leadership back to preferred replicas (one transfer per group per round).
+    """Leadership to the preferred replica (one transfer per group per round).
 
-    Placement orders replicas by rendezvous score, so preferred leaders are
-    spread like replicas; failures and restarts make leadership drift."""
+    Targets list voters preferred leader first. SPREAD prefers the first only:
+    placement spreads those like replicas, and failures and restarts make
+    leadership drift. PACK takes the first voter in line that is up and caught
+    up, so leadership gathers on the next node while the first one is down."""
+    meta = view.meta
+    pack = meta is not None and meta.leader_policy == LeaderPolicy.PACK
     started = 0
     for gid, g in groups.items():
         core = g.core
@@ -72,12 +77,22 @@ def balance_leaders(groups: dict[int, Group], view: ClusterView, node_id: int) -
         targets = view.targets(gid)
         if targets is None:
             continue
-        preferred = targets.voters[0]
-        pr = core.trk.progress.get(preferred)
-        if (preferred == node_id or pr is None or pr.is_learner
-                or not pr.recent_active or pr.match != core.last_index):
+        to = _transferee(core, targets.voters if pack else targets.voters[:1], node_id)
+        if to is None:
             continue
-        core.transfer_leader(preferred)
+        core.transfer_leader(to)
         started += 1
-        log.info("host.leader_balance", group=gid, to=preferred)
+        log.info("host.leader_balance", group=gid, to=to)
     return started
+
+
+def _transferee(core: RaftCore, line: tuple[int, ...], node_id: int) -> int | None:
+    """The first of `line` fit to lead, or None when this node comes first."""
+    for candidate in line:
+        if candidate == node_id:
+            return None
+        pr = core.trk.progress.get(candidate)
+        if (pr is not None and not pr.is_learner and pr.recent_active
+                and pr.match == core.last_index):
+            return candidate
+    return None

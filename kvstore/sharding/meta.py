@@ -20,8 +20,13 @@ epoch >= 1; shard_count and replication in range; node ids in 1..2**64-1
 with unique host:port addresses; at least one active node (a cluster smaller
 than its replication factor places every shard on all its active nodes).
 
+The leader policy (`LeaderPolicy`) orders each target's voters, preferred
+leader first; leader balancing (kvstore.server.placement_driver) follows it.
+
 Msgpack form (format 1): `[1, epoch, shard_count, replication,
-[[node_id, address, state], ...ascending id]]`.
+[[node_id, address, state], ...ascending id]]`, plus, only when the leader
+policy is not SPREAD, a sixth element (the policy) and, if set, a seventh (the
+node that leads first).
 """
 
 from __future__ import annotations
@@ -51,6 +56,28 @@ class NodeState(IntEnum):
     REMOVED = 2
 
 
+class LeaderPolicy(IntEnum):
+    """Where shard leaders should sit (the preferred leader is `Targets.voters[0]`).
+
+    SPREAD (TiKV's balance-leader): each shard prefers its first placed replica,
+    so leadership spreads like replicas. PACK (etcd's shape; CockroachDB's lease
+    preferences pin leaders the same way): every shard prefers one node (the
+    cluster's `leader_node`, else its voter with the lowest id), so one node
+    leads every shard it holds and each Raft round of all shards shares that
+    node's turns, transactions and peer frames (see README, Performance)."""
+
+    SPREAD = 1
+    PACK = 2
+
+    @classmethod
+    def parse(cls, name: str) -> LeaderPolicy:
+        try:
+            return cls[name.strip().upper()]
+        except KeyError:
+            raise ShardingError(f"unknown leader policy {name!r}: expected spread or pack"
+                                ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class NodeRecord:
     address: str
@@ -71,6 +98,10 @@ class ClusterMeta:
     shard_count: int
     replication: int
     nodes: Mapping[int, NodeRecord]
+    leader_policy: LeaderPolicy = LeaderPolicy.SPREAD
+    # PACK only: the node that leads first (0: the lowest id). While it is not
+    # a voter of a group (removed, or not placed there), the lowest id leads.
+    leader_node: int = 0
 
     def __post_init__(self) -> None:
         if type(self.epoch) is not int or self.epoch < 1:
@@ -93,14 +124,20 @@ class ClusterMeta:
             seen.add(rec.address)
         if not self.active():
             raise ShardingError("the cluster needs at least one active node")
+        if not isinstance(self.leader_policy, LeaderPolicy):
+            raise ShardingError(f"unknown leader policy {self.leader_policy!r}")
+        if self.leader_node and (self.leader_policy != LeaderPolicy.PACK
+                                 or self.leader_node not in self.nodes):
+            raise ShardingError(f"leader node {self.leader_node!r} needs the pack policy "
+                                "and must be a member")
         object.__setattr__(self, "nodes", MappingProxyType(dict(sorted(self.nodes.items()))))
 
     @classmethod
-    def initial(cls, peers: Mapping[int, str], shard_count: int, replication: int
-                ) -> ClusterMeta:
+    def initial(cls, peers: Mapping[int, str], shard_count: int, replication: int,
+                leader_policy: LeaderPolicy = LeaderPolicy.SPREAD) -> ClusterMeta:
         """Epoch 1: every configured peer active (every first-boot node computes the same)."""
         return cls(1, shard_count, replication,
-                   {n: NodeRecord(a) for n, a in peers.items()})
+                   {n: NodeRecord(a) for n, a in peers.items()}, leader_policy)
 
     # --- queries -------------------------------------------------------------
     def active(self) -> list[int]:
@@ -113,6 +150,8 @@ class ClusterMeta:
         """Target membership of `group`; group 0 also has every other active node as a learner."""
         active = self.active()
         voters = place_replicas(group, active, min(self.replication, len(active)))
+        if self.leader_policy == LeaderPolicy.PACK:
+            voters = tuple(sorted(voters, key=lambda n: (n != self.leader_node, n)))
         if group != META_GROUP:
             return Targets(voters)
         return Targets(voters, tuple(n for n in active if n not in voters))
@@ -149,10 +188,28 @@ class ClusterMeta:
         nodes[node_id] = NodeRecord(rec.address, NodeState.REMOVED)
         return dataclasses.replace(self, epoch=self.epoch + 1, nodes=nodes)
 
+    def with_leader_policy(self, policy: LeaderPolicy, node: int = 0) -> ClusterMeta:
+        """Change where leaders sit (`node`: PACK's first leader, 0 = the lowest id).
+
+        The next epoch, since the order of every target changes."""
+        if node and (policy != LeaderPolicy.PACK or node not in self.active()):
+            raise ShardingError(f"the first leader must be an active node and needs the "
+                                f"pack policy (node {node})")
+        if (policy, node) == (self.leader_policy, self.leader_node):
+            return self
+        return dataclasses.replace(self, epoch=self.epoch + 1, leader_policy=policy,
+                                   leader_node=node)
+
     # --- msgpack form --------------------------------------------------------
     def encode(self) -> bytes:
-        body = [META_FORMAT, self.epoch, self.shard_count, self.replication,
-                [[n, r.address, int(r.state)] for n, r in self.nodes.items()]]
+        body: list[Any] = [META_FORMAT, self.epoch, self.shard_count, self.replication,
+                           [[n, r.address, int(r.state)] for n, r in self.nodes.items()]]
+        # Written only when not the default, so that a SPREAD cluster's record stays
+        # what nodes without leader policies read.
+        if self.leader_policy != LeaderPolicy.SPREAD:
+            body.append(int(self.leader_policy))
+            if self.leader_node:
+                body.append(self.leader_node)
         return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
     @classmethod
@@ -163,9 +220,17 @@ class ClusterMeta:
             body: Any = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
         except (ValueError, TypeError) as exc:
             raise ShardingError(f"cluster metadata is not valid msgpack: {exc}") from None
-        if not isinstance(body, list) or len(body) != 5 or body[0] != META_FORMAT:
+        if not isinstance(body, list) or not 5 <= len(body) <= 7 or body[0] != META_FORMAT:
             raise ShardingError("unsupported cluster metadata format")
-        _, epoch, shard_count, replication, raw_nodes = body
+        _, epoch, shard_count, replication, raw_nodes = body[:5]
+        policy = LeaderPolicy.SPREAD
+        if len(body) >= 6:
+            if body[5] not in (1, 2):
+                raise ShardingError(f"unknown leader policy {body[5]!r}")
+            policy = LeaderPolicy(body[5])
+        leader_node = body[6] if len(body) == 7 else 0
+        if type(leader_node) is not int:
+            raise ShardingError("the leader node must be an int")
         if not isinstance(raw_nodes, list):
             raise ShardingError("nodes must be a list")
         nodes: dict[int, NodeRecord] = {}
@@ -176,4 +241,4 @@ class ClusterMeta:
             if entry[0] in nodes:
                 raise ShardingError(f"node {entry[0]} listed twice")
             nodes[entry[0]] = NodeRecord(entry[1], NodeState(entry[2]))
-        return cls(epoch, shard_count, replication, nodes)
+        return cls(epoch, shard_count, replication, nodes, policy, leader_node)

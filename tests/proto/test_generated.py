@@ -60,7 +60,7 @@ def test_services_have_the_designed_methods() -> None:
                                           "InstallSnapshot": (True, False)}
     assert _methods(admin_pb2, "Admin") == dict.fromkeys(
         ["Status", "ClusterInfo", "TransferLeader", "ChangeMembership", "SetClockRate",
-         "AddNode", "RemoveNode"], unary
+         "AddNode", "RemoveNode", "SetLeaderPolicy"], unary
     )
     with grpc.insecure_channel("127.0.0.1:1") as channel:
         for grpc_mod, service, pb in ((kv_pb2_grpc, "KV", kv_pb2),

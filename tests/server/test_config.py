@@ -36,6 +36,7 @@ def test_toml_is_loaded_and_flags_override(tmp_path: Path) -> None:
     ({"election_ticks": 1}, "heartbeat_ticks < election_ticks"),
     ({"bogus": 1}, "unknown configuration keys: bogus"),
     ({"peer_transport": "udp"}, "peer_transport must be 'tcp' or 'grpc'"),
+    ({"leader_policy": "random"}, "leader_policy must be 'spread' or 'pack'"),
     ({"raft_tcp_port": 70000}, "raft_tcp_port must be between 0 and 65535"),
     ({"raft_tcp_port": "7100"}, "raft_tcp_port must be between 0 and 65535"),
 ])

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import contextlib
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kvstore.sharding import ShardingError
-from kvstore.sharding.meta import META_GROUP, ClusterMeta, NodeRecord, NodeState
+from kvstore.sharding.meta import (
+    META_GROUP,
+    ClusterMeta,
+    LeaderPolicy,
+    NodeRecord,
+    NodeState,
+)
 
 
 def _meta(n: int = 3, shards: int = 8, replication: int = 3) -> ClusterMeta:
@@ -85,3 +92,63 @@ def test_invalid_records_are_refused() -> None:
         ClusterMeta(1, 8, 3, {1: NodeRecord("h:1", NodeState.REMOVED)})
     with pytest.raises(ShardingError, match="listed twice"):
         ClusterMeta(1, 8, 3, {1: NodeRecord("h:1"), 2: NodeRecord("h:1")})
+
+
+def test_spread_is_the_default_and_its_record_keeps_the_five_field_form() -> None:
+    m = _meta()
+    assert m.leader_policy == LeaderPolicy.SPREAD
+    body = msgpack.unpackb(m.encode())
+    assert len(body) == 5  # what nodes without leader policies decode
+
+
+def test_pack_prefers_each_groups_lowest_voter_and_keeps_the_same_replicas() -> None:
+    spread = _meta(n=5)
+    pack = spread.with_leader_policy(LeaderPolicy.PACK)
+    assert pack.epoch == spread.epoch + 1
+    firsts = set()
+    for gid in range(0, 9):
+        s, p = spread.targets(gid), pack.targets(gid)
+        assert sorted(s.voters) == sorted(p.voters) and s.learners == p.learners
+        assert p.voters == tuple(sorted(s.voters))
+        firsts.add(s.voters[0])
+    assert len(firsts) > 1  # spread really spreads preferred leaders over 5 nodes
+    assert pack.with_leader_policy(LeaderPolicy.PACK) is pack
+
+
+def test_leader_policy_roundtrips_and_bad_values_are_refused() -> None:
+    pack = _meta().with_leader_policy(LeaderPolicy.PACK)
+    assert ClusterMeta.decode(pack.encode()) == pack
+    back = ClusterMeta.decode(pack.with_leader_policy(LeaderPolicy.SPREAD).encode())
+    assert back.leader_policy == LeaderPolicy.SPREAD and back.epoch == pack.epoch + 1
+    body = msgpack.unpackb(pack.encode())
+    body[5] = 7
+    with pytest.raises(ShardingError, match="unknown leader policy"):
+        ClusterMeta.decode(msgpack.packb(body))
+    assert LeaderPolicy.parse(" Pack ") == LeaderPolicy.PACK
+    with pytest.raises(ShardingError, match="expected spread or pack"):
+        LeaderPolicy.parse("random")
+
+
+def test_pack_puts_the_chosen_node_first_wherever_it_holds_a_replica() -> None:
+    m = _meta(n=5).with_leader_policy(LeaderPolicy.PACK, 4)
+    assert ClusterMeta.decode(m.encode()) == m and len(msgpack.unpackb(m.encode())) == 7
+    for gid in range(1, 9):
+        voters = m.targets(gid).voters
+        if 4 in voters:
+            assert voters[0] == 4 and list(voters[1:]) == sorted(voters[1:])
+        else:
+            assert list(voters) == sorted(voters)
+    gone = m.without_node(4)  # a removed first leader: the lowest id leads again
+    assert gone.leader_node == 4 and all(
+        list(gone.targets(g).voters) == sorted(gone.targets(g).voters) for g in range(1, 9))
+
+
+@pytest.mark.parametrize(("policy", "node"), [
+    (LeaderPolicy.SPREAD, 2),   # a first leader only means something when packing
+    (LeaderPolicy.PACK, 9),     # not a member
+])
+def test_a_bad_first_leader_is_refused(policy: LeaderPolicy, node: int) -> None:
+    with pytest.raises(ShardingError, match="first leader must be an active node"):
+        _meta().with_leader_policy(policy, node)
+    with pytest.raises(ShardingError, match="needs the pack policy and must be a member"):
+        ClusterMeta(1, 8, 3, _meta().nodes, policy, node)
