@@ -121,6 +121,8 @@ def _comparison_table(report: dict[str, Any]) -> Table:
               help="Repetitions; figures are medians.")
 @click.option("--nodes", type=int, default=3, show_default=True, help="kvstore nodes to start.")
 @click.option("--shards", type=int, default=8, show_default=True, help="kvstore shards.")
+@click.option("--leader-policy", type=click.Choice(["spread", "pack"]), default="spread",
+              show_default=True, help="Where the started cluster's shard leaders sit.")
 @click.option("--endpoints", default=None, help="Use this running cluster (HOST:PORT,...).")
 @click.option("--cluster-dir", type=click.Path(file_okay=False), default=None,
               help="Use the running 'kvctl cluster up' cluster in DIR (server CPU known).")
@@ -136,7 +138,8 @@ def _comparison_table(report: dict[str, Any]) -> Table:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def bench(workloads: tuple[str, ...], levels: tuple[str, ...], concurrency: tuple[str, ...],
           duration: float, warmup: float, keys: int, value_size: int, read_fraction: float,
-          processes: int, repeat: int, nodes: int, shards: int, endpoints: str | None,
+          processes: int, repeat: int, nodes: int, shards: int, leader_policy: str,
+          endpoints: str | None,
           cluster_dir: str | None, compare: str | None, etcd_bin: str | None,
           work_dir: str | None, keep_data: bool, seed: int, json_path: Path | None,
           quiet: bool) -> None:
@@ -147,6 +150,7 @@ def bench(workloads: tuple[str, ...], levels: tuple[str, ...], concurrency: tupl
             concurrency=parse_ints("concurrency", concurrency), duration_s=duration,
             warmup_s=warmup, keys=keys, value_size=value_size, read_fraction=read_fraction,
             processes=processes, repeat=repeat, nodes=nodes, shards=shards,
+            leader_policy=leader_policy,
             endpoints=parse_list("endpoints", [endpoints]) if endpoints else (),
             cluster_dir=cluster_dir, compare=compare, etcd_bin=etcd_bin, work_dir=work_dir,
             keep_data=keep_data, seed=seed)
@@ -170,8 +174,8 @@ def _emit(report: dict[str, Any], json_path: Path | None, err: Console) -> None:
     out = Console() if sys.stdout.isatty() else Console(width=200)
     for name, info in report["systems"].items():
         facts = ", ".join(f"{k}={v}" for k, v in info.items()
-                          if k in ("nodes", "shards", "members", "version", "data_fs",
-                                   "idle_cpu_cores"))
+                          if k in ("nodes", "shards", "leader_policy", "members", "version",
+                                   "data_fs", "idle_cpu_cores"))
         out.print(f"{name}: {facts}")
     out.print(_summary_table(report))
     if report["comparison"]:

@@ -38,6 +38,8 @@ def chaos() -> None:
 @chaos.command("run")
 @click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 7))
 @click.option("--shards", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--leader-policy", default="spread", show_default=True,
+              type=click.Choice(["spread", "pack"]), help="Where shard leaders sit.")
 @click.option("--workload", default="register", show_default=True,
               type=click.Choice(WORKLOADS))
 @click.option("--nemesis", default="partition,kill,pause", show_default=True,

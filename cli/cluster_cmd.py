@@ -23,17 +23,20 @@ def cluster() -> None:
               help="Directory for the nodes' data, logs and pid files.")
 @click.option("--shards", default=8, show_default=True, type=click.IntRange(1, 8192))
 @click.option("--replication", default=3, show_default=True, type=click.IntRange(1, 7))
+@click.option("--leader-policy", type=click.Choice(["spread", "pack"]), default="spread",
+              show_default=True, help="Where shard leaders sit (see kvctl leader policy).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for leaders.")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the cluster.")
-def up(nodes: int, root: Path, shards: int, replication: int, timeout: float,
-       foreground: bool) -> None:
+def up(nodes: int, root: Path, shards: int, replication: int, leader_policy: str,
+       timeout: float, foreground: bool) -> None:
     """Launch NODES kvstore-node processes and wait until every shard has a leader."""
     if (root / "cluster.json").exists():
         existing = LocalCluster.load(root)
         if any(existing.alive(n) for n in existing.nodes):
             raise click.ClickException(f"a cluster is already running in {root}; "
                                        f"run 'kvctl cluster down --dir {root}' first")
-    c = LocalCluster.create(root, nodes, shards=shards, replication=replication)
+    c = LocalCluster.create(root, nodes, shards=shards, replication=replication,
+                            extra={"leader_policy": leader_policy})
     c.start()
     try:
         c.wait_ready(timeout)

@@ -59,6 +59,7 @@ class BenchConfig:
     repeat: int = 1
     nodes: int = 3
     shards: int = 8
+    leader_policy: str = "spread"  # for the cluster the bench starts (kvctl leader policy)
     endpoints: tuple[str, ...] = ()
     cluster_dir: str | None = None  # an existing `kvctl cluster up` directory
     compare: str | None = None
@@ -85,6 +86,9 @@ class BenchConfig:
         _check_range("value-size", self.value_size, 0, MAX_VALUE_BYTES)
         _check_range("nodes", self.nodes, 1, 7)
         _check_range("shards", self.shards, 1, 8192)
+        if self.leader_policy not in ("spread", "pack"):
+            raise InvalidArgument(f"--leader-policy must be spread or pack, "
+                                  f"got {self.leader_policy!r}")
         _check_range("etcd-members", self.etcd_members, 1, 7)
         if not 0.1 <= self.duration_s <= 3600:
             raise InvalidArgument(f"--duration must be between 0.1 and 3600 s, "

@@ -23,6 +23,7 @@ from typing import Any
 from kvstore.bench.config import BenchConfig
 from kvstore.bench.etcd.cluster import EtcdCluster, etcd_version
 from kvstore.bench.stats import fs_type
+from kvstore.cluster.admin import wait_leaders
 from kvstore.cluster.local import LocalCluster
 from kvstore.cluster.probe import cluster_info
 from kvstore.errors import Unavailable
@@ -59,13 +60,17 @@ def _kvstore(cfg: BenchConfig, root: Path) -> Iterator[SystemHandle]:
     if cfg.endpoints or cfg.cluster_dir:
         yield _existing_kvstore(cfg)
         return
-    cluster = LocalCluster.create(root, cfg.nodes, shards=cfg.shards)
+    cluster = LocalCluster.create(root, cfg.nodes, shards=cfg.shards,
+                                  extra={"leader_policy": cfg.leader_policy})
     try:
         cluster.start()
         cluster.wait_ready(READY_TIMEOUT_S)
+        # Measure with leaders where the policy puts them, not where elections did.
+        wait_leaders(cluster.endpoints, READY_TIMEOUT_S)
         yield SystemHandle("kvstore", cluster.endpoints,
                            [n.pid for n in cluster.nodes.values()],
                            {"nodes": cfg.nodes, "shards": cfg.shards,
+                            "leader_policy": cfg.leader_policy,
                             "replication": cluster.replication, "fsync": True,
                             "data_fs": fs_type(root), "started_by_bench": True})
     finally:

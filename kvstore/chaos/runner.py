@@ -48,6 +48,7 @@ class ChaosConfig:
     out: Path
     nodes: int = 3
     shards: int = 4
+    leader_policy: str = "spread"
     workload: str = "register"
     nemesis: list[str] = field(default_factory=lambda: ["partition", "kill", "pause"])
     time_s: float = 60.0
@@ -235,6 +236,7 @@ def run_cluster_phase(cfg: ChaosConfig) -> tuple[LocalCluster, RunStats]:
                                   tick_ms=cfg.tick_ms, election_ticks=cfg.election_ticks,
                                   cluster_id=f"chaos-{cfg.seed}",
                                   extra={"allow_fault_injection": True,
+                                         "leader_policy": cfg.leader_policy,
                                          # hand-made group changes (member) would
                                          # fight the automatic replica moves
                                          "rebalance": "member" not in cfg.nemesis})
