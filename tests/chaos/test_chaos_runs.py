@@ -142,3 +142,15 @@ def test_lease_reads_under_short_leader_pauses_are_linearizable(tmp_path: Path) 
     report = _chaos(tmp_path, workload="register", nemesis=["pause"], consistency="lease",
                     time_s=30.0, interval_s=1.5, concurrency=10, seed=7000)
     assert report.verdict is Verdict.LINEARIZABLE, f"seed {report.seed}: {report.explanation}"
+
+
+def test_register_with_packed_leaders_under_kill_is_linearizable(tmp_path: Path) -> None:
+    """Pack moves every shard's leadership away from a killed first node and back."""
+    report = _chaos(tmp_path, workload="register", nemesis=["kill"], seed=606,
+                    leader_policy="pack")
+    _assert_sound_run(report, "kill")
+    moves = [line for n in (1, 2, 3)
+             for line in (report.out / "logs" / f"n{n}.log").read_text().splitlines()
+             if "host.leader_balance" in line]
+    targets = {line.rsplit("to=", 1)[1].split()[0] for line in moves}
+    assert "1" in targets and targets <= {"1", "2"}, moves  # spread would pick node 3 too
