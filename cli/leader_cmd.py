@@ -81,7 +81,7 @@ def policy(policy: str | None, leader_node: int, endpoints: str, wait: bool,
                 raise KVError(str(st["problems"][0]))
             click.echo(f"leader policy: {describe_policy(st['leader_policy'], st['leader_node'])}")
             return
-        r = set_leader_policy(eps, policy, leader_node)
+        r = set_leader_policy(eps, policy, leader_node, timeout)
         click.echo(f"leader policy {describe_policy(r.policy, r.leader_node)} "
                    f"(metadata epoch {r.epoch})")
         if wait:
