@@ -42,7 +42,14 @@ from kvstore.transport.tcp import TcpRaftServer
 
 log = get_logger("kvstore.node")
 
+# Streams one client connection may hold open at once. A client's batch stream,
+# a peer's Raft stream and snapshot transfers need a few; beyond this, gRPC
+# clients queue new calls until one ends, so one connection cannot make the
+# node hold unbounded per-stream state.
+MAX_CONCURRENT_STREAMS = 256
+
 SERVER_OPTIONS = [
+    ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),
     ("grpc.keepalive_permit_without_calls", 1),

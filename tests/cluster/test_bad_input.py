@@ -19,6 +19,7 @@ from kvstore.cluster.local import LocalCluster
 from kvstore.cluster.probe import node_status
 from kvstore.errors import InvalidArgument, KVError
 from kvstore.proto import admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc, raft_pb2, raft_pb2_grpc
+from kvstore.server.node import MAX_CONCURRENT_STREAMS
 
 
 @pytest.fixture
@@ -171,3 +172,25 @@ def test_bad_node_membership_requests_get_clear_statuses(cluster3: LocalCluster)
     # Nothing changed: still epoch 1 with three active nodes.
     assert all((st := node_status(ep)) is not None and st.epoch == 1 and not st.removed_nodes
                for ep in eps)
+
+
+async def test_one_connection_cannot_hold_more_streams_than_the_limit(
+        cluster3: LocalCluster) -> None:
+    """Past MAX_CONCURRENT_STREAMS open calls, the next one waits for a free stream."""
+    async with grpc.aio.insecure_channel(cluster3.endpoints[0]) as ch:
+        kv = kv_pb2_grpc.KVStub(ch)
+        admin = admin_pb2_grpc.AdminStub(ch)
+        streams = [kv.MultiBatchStream() for _ in range(MAX_CONCURRENT_STREAMS)]
+        try:
+            await asyncio.gather(*(s.wait_for_connection() for s in streams))
+            with pytest.raises(grpc.aio.AioRpcError) as ei:
+                await admin.Status(admin_pb2.StatusRequest(), timeout=1.5)
+            assert ei.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            await streams.pop().done_writing()  # the node ends that call: a stream frees
+            st = await admin.Status(admin_pb2.StatusRequest(), timeout=5)
+            assert st.node_id == 1
+        finally:
+            for s in streams:
+                s.cancel()
+    # Other connections were never limited by this one.
+    assert node_status(cluster3.endpoints[0]) is not None
