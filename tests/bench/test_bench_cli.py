@@ -42,11 +42,13 @@ def check_sane(row: dict[str, Any]) -> None:
 def test_smoke_run_on_a_three_node_cluster(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = run_kvctl("--nodes", "3", "--workload", "put,get,mixed", "--concurrency", "16",
-                     "--processes", "2", "--json", str(out), *SHORT)
+                     "--processes", "2", "--leader-policy", "pack", "--json", str(out), *SHORT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["schema"] == "kvstore-bench/1"
     assert report["systems"]["kvstore"]["nodes"] == 3
+    assert report["systems"]["kvstore"]["leader_policy"] == "pack"
+    assert "leader_policy=pack" in proc.stdout
     assert report["systems"]["kvstore"]["fsync"] is True
     assert report["systems"]["kvstore"]["idle_cpu_cores"] >= 0
     assert [s["label"] for s in report["summary"]] == [

@@ -50,6 +50,7 @@ def test_list_options_split_commas_dedupe_and_expand_all() -> None:
     ({"value_size": -1}, "--value-size must be between"),
     ({"read_fraction": 1.5}, "--read-fraction must be in"),
     ({"nodes": 9}, "--nodes must be between"),
+    ({"leader_policy": "random"}, "--leader-policy must be spread or pack"),
     ({"compare": "redis"}, "--compare: unknown system 'redis'"),
     ({"endpoints": ("localhost",)}, "'localhost' is not HOST:PORT"),
     ({"endpoints": ("h:1",), "cluster_dir": "/x"}, "not both"),
