@@ -51,31 +51,6 @@ class RaftStub:
                 _registered_method=True)
 
 
-class RaftServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Stream(self, request_iterator, context):
-        """Coalesced Raft messages for all groups, one long-lived call per peer.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Hello(self, request, context):
-        """Where to send the same batches over raw TCP (cheaper than Stream in Python).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def InstallSnapshot(self, request_iterator, context):
-        """One snapshot of one group, streamed in chunks.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
 def add_RaftServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Stream': grpc.stream_unary_rpc_method_handler(

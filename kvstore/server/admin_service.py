@@ -21,7 +21,7 @@ from kvstore.errors import (
     Unavailable,
     WrongCluster,
 )
-from kvstore.proto import admin_pb2, admin_pb2_grpc
+from kvstore.proto import admin_pb2
 from kvstore.proto_conv import raft_role_to_proto, shard_map_to_proto
 from kvstore.raft import (
     ConfChange,
@@ -47,7 +47,7 @@ _ACTIONS = {
 MIN_CLOCK_RATE, MAX_CLOCK_RATE = 0.1, 10.0
 
 
-class AdminService(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
+class AdminService:
     def __init__(self, host: MultiRaftHost, view: ClusterView, address: str) -> None:
         self.host = host
         self.view = view

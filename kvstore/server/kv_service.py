@@ -30,7 +30,7 @@ from kvstore.errors import (
     WrongCluster,
     WrongShard,
 )
-from kvstore.proto import kv_pb2, kv_pb2_grpc
+from kvstore.proto import kv_pb2
 from kvstore.rpc_status import error_to_proto, map_errors
 from kvstore.server import batch_stream, ops
 from kvstore.server.cluster_view import ClusterView
@@ -62,7 +62,7 @@ class _Started:
     barrier: asyncio.Future[int] | None = None
 
 
-class KVService(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
+class KVService:
     def __init__(self, host: MultiRaftHost, sm: StateMachine, view: ClusterView,
                  cfg: NodeConfig) -> None:
         self.host = host

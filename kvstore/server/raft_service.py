@@ -15,7 +15,7 @@ import grpc
 
 from kvstore.errors import InvalidArgument, WrongCluster
 from kvstore.logging import get_logger
-from kvstore.proto import raft_pb2, raft_pb2_grpc
+from kvstore.proto import raft_pb2
 from kvstore.raft import Message
 from kvstore.raft.codec import DecodeError
 from kvstore.rpc_status import abort_with
@@ -26,7 +26,7 @@ from kvstore.transport.wire import decode_batch
 log = get_logger("kvstore.raft_service")
 
 
-class RaftService(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
+class RaftService:
     def __init__(self, host: MultiRaftHost, cluster_id: str, peers: dict[int, str],
                  receiver: SnapshotReceiver | None = None) -> None:
         self.host = host

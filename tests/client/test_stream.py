@@ -19,12 +19,13 @@ from kvstore.client.stream import BatchStream, StreamUnsupported
 from kvstore.errors import InvalidArgument, Timeout, Unavailable
 from kvstore.proto import kv_pb2, kv_pb2_grpc
 from kvstore.rpc_status import error_to_proto
+from tests.partial_servicer import unimplemented
 
 Script = Callable[[AsyncIterator[kv_pb2.MultiBatchRequest], Any],
                   AsyncIterator[kv_pb2.MultiBatchResponse]]
 
 
-class ScriptedKV(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
+class ScriptedKV(unimplemented(kv_pb2.DESCRIPTOR, "KV")):  # type: ignore[misc]
     def __init__(self, script: Script | None) -> None:
         self.script = script
         self.streams = 0

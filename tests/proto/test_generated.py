@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import pytest
 
 from kvstore.proto import admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc, raft_pb2, raft_pb2_grpc
 
@@ -85,3 +87,21 @@ def test_batch_round_trips_through_the_wire_form() -> None:
     assert back == req and back.ops[1].expect_absent and back.header.min_applied_index == 41
     res = kv_pb2.OpResult(error=kv_pb2.Error(code=3, type="InvalidArgument", message="bad"))
     assert res.HasField("error") and not kv_pb2.OpResult().HasField("error")
+
+
+def test_no_servicer_base_classes_and_a_missing_method_fails_registration() -> None:
+    """scripts/strip-servicers.py drops the UNIMPLEMENTED defaults: a service that
+    lacks a method cannot be registered (a start-up error, not a run-time one)."""
+    for mod, service in ((kv_pb2_grpc, "KV"), (raft_pb2_grpc, "Raft"),
+                         (admin_pb2_grpc, "Admin")):
+        assert not hasattr(mod, f"{service}Servicer")
+
+    class OnlyGet:
+        async def Get(self, request: object, context: object) -> None: ...
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=1))
+    try:
+        with pytest.raises(AttributeError, match="Put"):
+            kv_pb2_grpc.add_KVServicer_to_server(OnlyGet(), server)
+    finally:
+        server.stop(None)

@@ -28,6 +28,7 @@ from kvstore.rpc_status import (
     map_errors,
     to_status,
 )
+from tests.partial_servicer import unimplemented
 
 
 class MyUnavailable(errors.Unavailable):
@@ -59,7 +60,7 @@ def _fields(e: BaseException) -> dict[str, Any]:
     return {"type": type(e)} | {k: getattr(e, k) for k in keys if hasattr(e, k)}
 
 
-class Servicer(kv_pb2_grpc.KVServicer):
+class Servicer(unimplemented(kv_pb2.DESCRIPTOR, "KV")):  # type: ignore[misc]
     @map_errors
     async def Get(self, request: kv_pb2.GetRequest, context: Any) -> kv_pb2.GetResponse:
         name = request.key.decode()

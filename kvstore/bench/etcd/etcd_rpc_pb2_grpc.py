@@ -49,22 +49,6 @@ class KVStub:
                 _registered_method=True)
 
 
-class KVServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Range(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Put(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
 def add_KVServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Range': grpc.unary_unary_rpc_method_handler(
@@ -157,16 +141,6 @@ class MaintenanceStub:
                 request_serializer=kvstore_dot_bench_dot_etcd_dot_etcd__rpc__pb2.StatusRequest.SerializeToString,
                 response_deserializer=kvstore_dot_bench_dot_etcd_dot_etcd__rpc__pb2.StatusResponse.FromString,
                 _registered_method=True)
-
-
-class MaintenanceServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Status(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
 
 def add_MaintenanceServicer_to_server(servicer, server):
