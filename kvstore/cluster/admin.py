@@ -156,31 +156,36 @@ def preferred_leader(shard: dict[str, Any], pack: bool) -> int:
 def wait_leaders(endpoints: list[str], timeout: float = 60.0, poll: float = 0.5
                  ) -> dict[str, Any]:
     """Wait until every group is led, by its preferred leader if any; the last status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        st = cluster_status(endpoints)
+    def off(st: dict[str, Any]) -> str | None:
         pack = st.get("leader_policy") == "pack"
-        off = [s["id"] for s in st["shards"] if not s["leader"]
-               or preferred_leader(s, pack) not in (0, s["leader"])]
-        if not off and st["shards"]:
-            return st
-        if time.monotonic() >= deadline:
-            raise Unavailable(f"groups {off} are not led by their preferred leader after "
-                              f"{timeout:.0f}s")
-        time.sleep(poll)
+        groups = [s["id"] for s in st["shards"] if not s["leader"]
+                  or preferred_leader(s, pack) not in (0, s["leader"])]
+        if groups or not st["shards"]:
+            return f"groups {groups} are not led by their preferred leader"
+        return None
+    return _wait_status(endpoints, timeout, poll, off)
 
 
 def wait_placement(endpoints: list[str], timeout: float = 120.0,
-                   poll: float = 0.5) -> dict[str, object]:
+                   poll: float = 0.5) -> dict[str, Any]:
     """Wait until no replica move is in progress and every group is led; the last status."""
-    deadline = time.monotonic() + timeout
-    st = cluster_status(endpoints)
-    while time.monotonic() < deadline:
-        st = cluster_status(endpoints)
+    def moving(st: dict[str, Any]) -> str | None:
         shards = st["shards"]
-        assert isinstance(shards, list)
         if not st["moves"] and shards and all(s["leader"] and s["target"] for s in shards):
+            return None
+        return f"replica moves still in progress ({st.get('moves')} groups moving)"
+    return _wait_status(endpoints, timeout, poll, moving)
+
+
+def _wait_status(endpoints: list[str], timeout: float, poll: float,
+                 problem: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
+    """Poll `cluster_status` until `problem` finds none; the last status, else Unavailable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = cluster_status(endpoints)
+        why = problem(st)
+        if why is None:
             return st
+        if time.monotonic() >= deadline:
+            raise Unavailable(f"{why} after {timeout:.0f}s")
         time.sleep(poll)
-    raise Unavailable(f"replica moves still in progress after {timeout:.0f}s: "
-                      f"{st.get('moves')} groups moving")
