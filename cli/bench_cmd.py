@@ -23,6 +23,7 @@ from rich.table import Table
 from kvstore.bench import BenchConfig, run_bench
 from kvstore.bench.config import parse_ints, parse_list
 from kvstore.errors import KVError
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 
 class _RichUI:
@@ -121,7 +122,7 @@ def _comparison_table(report: dict[str, Any]) -> Table:
               help="Repetitions; figures are medians.")
 @click.option("--nodes", type=int, default=3, show_default=True, help="kvstore nodes to start.")
 @click.option("--shards", type=int, default=8, show_default=True, help="kvstore shards.")
-@click.option("--leader-policy", type=click.Choice(["spread", "pack"]), default="spread",
+@click.option("--leader-policy", type=click.Choice(LEADER_POLICY_NAMES), default="spread",
               show_default=True, help="Where the started cluster's shard leaders sit.")
 @click.option("--endpoints", default=None, help="Use this running cluster (HOST:PORT,...).")
 @click.option("--cluster-dir", type=click.Path(file_okay=False), default=None,

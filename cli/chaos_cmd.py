@@ -17,6 +17,7 @@ import click
 from kvstore.chaos import CLIENT_CUTS, KINDS, WORKLOADS, ChaosConfig, run
 from kvstore.client import CONSISTENCY
 from kvstore.errors import KVError
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 _COLORS = {"linearizable": "green", "not linearizable": "red", "unknown": "yellow"}
 
@@ -39,7 +40,7 @@ def chaos() -> None:
 @click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 7))
 @click.option("--shards", default=4, show_default=True, type=click.IntRange(1, 256))
 @click.option("--leader-policy", default="spread", show_default=True,
-              type=click.Choice(["spread", "pack"]), help="Where shard leaders sit.")
+              type=click.Choice(LEADER_POLICY_NAMES), help="Where shard leaders sit.")
 @click.option("--workload", default="register", show_default=True,
               type=click.Choice(WORKLOADS))
 @click.option("--nemesis", default="partition,kill,pause", show_default=True,

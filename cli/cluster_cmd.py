@@ -10,6 +10,7 @@ import click
 
 from kvstore.cluster.local import LocalCluster
 from kvstore.errors import KVError
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 
 @click.group()
@@ -23,7 +24,7 @@ def cluster() -> None:
               help="Directory for the nodes' data, logs and pid files.")
 @click.option("--shards", default=8, show_default=True, type=click.IntRange(1, 8192))
 @click.option("--replication", default=3, show_default=True, type=click.IntRange(1, 7))
-@click.option("--leader-policy", type=click.Choice(["spread", "pack"]), default="spread",
+@click.option("--leader-policy", type=click.Choice(LEADER_POLICY_NAMES), default="spread",
               show_default=True, help="Where shard leaders sit (see kvctl leader policy).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for leaders.")
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the cluster.")

@@ -17,6 +17,7 @@ from kvstore.cluster.admin import (
 from kvstore.cluster.probe import cluster_status
 from kvstore.errors import KVError
 from kvstore.proto import admin_pb2
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 
 def _endpoints(endpoints: str) -> list[str]:
@@ -54,7 +55,7 @@ def transfer(shard: int, to_node: int, endpoints: str, timeout: float) -> None:
 
 
 @leader.command()
-@click.argument("policy", required=False, type=click.Choice(["spread", "pack"]))
+@click.argument("policy", required=False, type=click.Choice(LEADER_POLICY_NAMES))
 @click.option("--node", "leader_node", default=0, type=click.IntRange(0),
               help="With pack: the node that leads first (default: the lowest id).")
 @click.option("--endpoints", envvar="KVSTORE_ENDPOINTS", required=True)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kvstore.errors import InvalidArgument
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 WORKLOADS = ("put", "get", "mixed")
 CONSISTENCY_LEVELS = ("linearizable", "lease", "sequential", "stale")
@@ -86,7 +87,7 @@ class BenchConfig:
         _check_range("value-size", self.value_size, 0, MAX_VALUE_BYTES)
         _check_range("nodes", self.nodes, 1, 7)
         _check_range("shards", self.shards, 1, 8192)
-        if self.leader_policy not in ("spread", "pack"):
+        if self.leader_policy not in LEADER_POLICY_NAMES:
             raise InvalidArgument(f"--leader-policy must be spread or pack, "
                                   f"got {self.leader_policy!r}")
         _check_range("etcd-members", self.etcd_members, 1, 7)

@@ -43,6 +43,7 @@ from typing import Any
 
 from kvstore.errors import ConfigError
 from kvstore.sharding import MAX_REPLICATION_FACTOR
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 # The ring holds shards x DEFAULT_VNODES points, capped by kvstore.sharding.
 MAX_SHARDS = 8192
@@ -124,7 +125,7 @@ class NodeConfig:
         if not 1 <= self.replication <= limit:
             raise ConfigError(f"replication must be between 1 and {limit} (peers: "
                               f"{len(self.peers)}, at most {MAX_REPLICATION_FACTOR})")
-        if self.leader_policy not in ("spread", "pack"):
+        if self.leader_policy not in LEADER_POLICY_NAMES:
             raise ConfigError(f"leader_policy must be 'spread' or 'pack', got "
                               f"{self.leader_policy!r}")
         if self.tick_ms < 1:

@@ -18,6 +18,7 @@ import click
 from kvstore.errors import InternalError, KVError
 from kvstore.logging import configure, get_logger
 from kvstore.server.config import load_config, parse_peers
+from kvstore.sharding.meta import LEADER_POLICY_NAMES
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +33,8 @@ from kvstore.server.config import load_config, parse_peers
 @click.option("--cluster-id", default=None, help="Cluster id; peers of another are refused.")
 @click.option("--shards", type=int, default=None, help="Number of shards (Raft groups).")
 @click.option("--replication", type=int, default=None, help="Replicas per shard.")
+@click.option("--leader-policy", type=click.Choice(LEADER_POLICY_NAMES), default=None,
+              help="Initial members: where shard leaders sit (see kvctl leader policy).")
 @click.option("--tick-ms", type=int, default=None, help="Raft tick period in ms.")
 @click.option("--election-ticks", type=int, default=None, help="Election timeout in ticks.")
 @click.option("--heartbeat-ticks", type=int, default=None, help="Heartbeat period in ticks.")

@@ -78,6 +78,10 @@ class LeaderPolicy(IntEnum):
                                 ) from None
 
 
+# The names configs, flags and RPCs use, in definition order (spread first).
+LEADER_POLICY_NAMES = tuple(p.name.lower() for p in LeaderPolicy)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeRecord:
     address: str

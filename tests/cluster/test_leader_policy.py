@@ -7,6 +7,8 @@ policy` switches a running cluster, and bad policies get clear errors.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,8 +16,8 @@ import pytest
 
 from kvstore.client.sync import SyncKVClient
 from kvstore.cluster.admin import preferred_leader, set_leader_policy
-from kvstore.cluster.local import LocalCluster
-from kvstore.cluster.probe import cluster_status
+from kvstore.cluster.local import LocalCluster, free_port
+from kvstore.cluster.probe import cluster_status, node_status
 from kvstore.errors import InvalidArgument
 from tests.cluster.conftest import _dump_logs, start_cluster
 from tests.cluster.test_node import kvctl
@@ -119,3 +121,25 @@ def _row(target: list[int], down: set[int]) -> dict[str, object]:
 def test_preferred_leader_mirrors_the_balancer(pack: bool, down: set[int],
                                                expected: int) -> None:
     assert preferred_leader(_row([2, 1, 3], down), pack) == expected
+
+
+def test_the_node_flag_sets_the_policy_of_a_new_cluster(tmp_path: Path) -> None:
+    port = free_port()
+    addr = f"127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kvstore.server.main", "--node-id", "1", "--listen", addr,
+         "--peers", f"1={addr}", "--data-dir", str(tmp_path / "n1"), "--shards", "2",
+         "--replication", "1", "--leader-policy", "pack"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while (st := node_status(addr)) is None or not st.leader_policy:
+            assert time.monotonic() < deadline and proc.poll() is None, "node did not start"
+            time.sleep(0.2)
+        assert st.leader_policy == "pack"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    bad = subprocess.run([sys.executable, "-m", "kvstore.server.main", "--leader-policy",
+                          "random"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "'random' is not one of" in bad.stderr
