@@ -78,8 +78,8 @@ def cluster_status(endpoints: list[str]) -> dict[str, object]:
             f"no endpoint answered ({', '.join(endpoints)}): is the cluster running?"]}
     statuses = {n.id: node_status(n.address) for n in info.nodes}
     removed = {r for st in statuses.values() if st for r in st.removed_nodes}
-    epoch = max((st.epoch for st in statuses.values() if st), default=info.epoch)
     newest = max((st for st in statuses.values() if st), key=lambda st: st.epoch, default=None)
+    epoch = newest.epoch if newest else info.epoch
     nodes = [{"id": n.id, "address": n.address, "up": statuses[n.id] is not None,
               "state": "removed" if n.id in removed else "active"} for n in info.nodes]
     shards: list[dict[str, object]] = []
