@@ -30,6 +30,7 @@ from kvstore.client.breaker import CircuitBreaker
 from kvstore.client.retry import RetryPolicy
 from kvstore.client.router import Router, check_key, check_value
 from kvstore.client.stream import BatchStream, StreamUnsupported
+from kvstore.client.tcp_link import TcpBatchLink, discover
 from kvstore.errors import (
     InvalidArgument,
     KVError,
@@ -93,6 +94,7 @@ class KVClient:
                  timeout: float = 10.0, rpc_timeout: float = 2.0, cluster_id: str = "",
                  coalesce: bool = True, max_batch_ops: int = 512,
                  max_inflight_batches: int = 1, stream_batches: bool = True,
+                 tcp_batches: bool = True,
                  retry: RetryPolicy | None = None, seed: int | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
                  address_overrides: Mapping[int, str] | None = None) -> None:
@@ -103,6 +105,10 @@ class KVClient:
         # stream_batches: send them as messages on one MultiBatchStream per node
         # (kvstore/client/stream.py) rather than as MultiBatch calls; unary
         # `interceptors` then see only the unary calls.
+        # tcp_batches: where the node offers one, send them on its raw TCP link
+        # (kvstore/client/tcp_link.py), a third of a stream message's CPU. Not
+        # for nodes reached through address_overrides: the link would bypass
+        # the proxy. stream_batches=False turns both off.
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -124,6 +130,9 @@ class KVClient:
         self._interceptors = list(interceptors)
         self.stream_batches = stream_batches
         self._streams: dict[str, BatchStream] = {}
+        self.tcp_batches = tcp_batches and stream_batches
+        self._links: dict[str, TcpBatchLink | None] = {}  # None: the node offers none
+        self._proxied = frozenset((address_overrides or {}).values())
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -160,6 +169,9 @@ class KVClient:
         await self.batcher.aclose()
         for st in self._streams.values():
             await st.aclose()
+        for link in self._links.values():
+            if link is not None:
+                await link.aclose()
         for ch in self._channels.values():
             await ch.close()
 
@@ -184,9 +196,28 @@ class KVClient:
             st = self._streams[addr] = BatchStream(self.kv_stub(addr).MultiBatchStream)
         return st
 
+    async def _link(self, addr: str) -> TcpBatchLink | None:
+        if addr not in self._links:
+            link = await discover(self.kv_stub(addr), addr, self.cluster_id, self.rpc_timeout)
+            if addr in self._links:  # a concurrent caller was first
+                if link is not None:
+                    await link.aclose()
+            else:
+                self._links[addr] = link
+        return self._links[addr]
+
     async def _multi_batch(self, addr: str, req: kv_pb2.MultiBatchRequest
                            ) -> kv_pb2.MultiBatchResponse:
         """Raises KVError (a failed stream request) or AioRpcError (a failed call)."""
+        if self.tcp_batches and addr not in self._proxied:
+            link = await self._link(addr)
+            if link is not None:
+                try:
+                    return await link.request(req, self.rpc_timeout)
+                except Unavailable as exc:
+                    if exc.details.get("unreachable"):  # restarted on another port?
+                        self._links.pop(addr, None)
+                    raise
         if self.stream_batches:
             st = self._stream(addr)
             if not st.unsupported:

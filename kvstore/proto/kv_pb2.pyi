@@ -262,3 +262,17 @@ class ScanResponse(_message.Message):
     more: bool
     next_start_key: bytes
     def __init__(self, header: _Optional[_Union[ResponseHeader, _Mapping]] = ..., items: _Optional[_Iterable[_Union[KeyValue, _Mapping]]] = ..., more: _Optional[bool] = ..., next_start_key: _Optional[bytes] = ...) -> None: ...
+
+class LinkInfoRequest(_message.Message):
+    __slots__ = ("cluster_id",)
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    def __init__(self, cluster_id: _Optional[str] = ...) -> None: ...
+
+class LinkInfoResponse(_message.Message):
+    __slots__ = ("node_id", "tcp_port")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TCP_PORT_FIELD_NUMBER: _ClassVar[int]
+    node_id: int
+    tcp_port: int
+    def __init__(self, node_id: _Optional[int] = ..., tcp_port: _Optional[int] = ...) -> None: ...

@@ -69,6 +69,11 @@ class KVStub:
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
                 response_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
                 _registered_method=True)
+        self.LinkInfo = channel.unary_unary(
+                '/kvstore.v1.KV/LinkInfo',
+                request_serializer=kvstore_dot_v1_dot_kv__pb2.LinkInfoRequest.SerializeToString,
+                response_deserializer=kvstore_dot_v1_dot_kv__pb2.LinkInfoResponse.FromString,
+                _registered_method=True)
         self.Scan = channel.unary_unary(
                 '/kvstore.v1.KV/Scan',
                 request_serializer=kvstore_dot_v1_dot_kv__pb2.ScanRequest.SerializeToString,
@@ -112,6 +117,11 @@ def add_KVServicer_to_server(servicer, server):
                     servicer.MultiBatchStream,
                     request_deserializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.FromString,
                     response_serializer=kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.SerializeToString,
+            ),
+            'LinkInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkInfo,
+                    request_deserializer=kvstore_dot_v1_dot_kv__pb2.LinkInfoRequest.FromString,
+                    response_serializer=kvstore_dot_v1_dot_kv__pb2.LinkInfoResponse.SerializeToString,
             ),
             'Scan': grpc.unary_unary_rpc_method_handler(
                     servicer.Scan,
@@ -308,6 +318,33 @@ class KV:
             '/kvstore.v1.KV/MultiBatchStream',
             kvstore_dot_v1_dot_kv__pb2.MultiBatchRequest.SerializeToString,
             kvstore_dot_v1_dot_kv__pb2.MultiBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kvstore.v1.KV/LinkInfo',
+            kvstore_dot_v1_dot_kv__pb2.LinkInfoRequest.SerializeToString,
+            kvstore_dot_v1_dot_kv__pb2.LinkInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -103,6 +103,11 @@ class NodeConfig:
     # port cannot carry the raw link).
     peer_transport: str = "tcp"
     raft_tcp_port: int = 0
+    # Client batches: "tcp" also offers a raw TCP link (kvstore/server/kv_tcp.py)
+    # on client_tcp_port of the listen host (0 = any free port; clients ask for
+    # it with KV.LinkInfo), "grpc" only the MultiBatchStream.
+    client_transport: str = "tcp"
+    client_tcp_port: int = 0
     # Chaos tests only: accept Admin.SetClockRate (clock-skew faults).
     allow_fault_injection: bool = False
     log_level: str = "info"
@@ -135,8 +140,13 @@ class NodeConfig:
         if self.peer_transport not in ("tcp", "grpc"):
             raise ConfigError(f"peer_transport must be 'tcp' or 'grpc', got "
                               f"{self.peer_transport!r}")
-        if type(self.raft_tcp_port) is not int or not 0 <= self.raft_tcp_port <= 65535:
-            raise ConfigError("raft_tcp_port must be between 0 and 65535")
+        if self.client_transport not in ("tcp", "grpc"):
+            raise ConfigError(f"client_transport must be 'tcp' or 'grpc', got "
+                              f"{self.client_transport!r}")
+        for name in ("raft_tcp_port", "client_tcp_port"):
+            port = getattr(self, name)
+            if type(port) is not int or not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be between 0 and 65535")
         if self.quiesce_ticks < 0:
             raise ConfigError("quiesce_ticks must be >= 0 (0: never quiesce)")
         if self.snapshot_entries < 1 or self.log_retain_entries < 0:

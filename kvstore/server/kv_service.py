@@ -69,16 +69,20 @@ class KVService:
         self.sm = sm
         self.view = view
         self.cfg = cfg
+        self.tcp_port = 0  # the raw client-link listener's (kvstore/server/kv_tcp.py), if any
 
     @property
     def map(self) -> ShardMap:
         return self.view.map
 
     # --- request checks ------------------------------------------------------
-    def _group(self, header: kv_pb2.RequestHeader, key: bytes | None) -> Group:
-        if header.cluster_id and header.cluster_id != self.cfg.cluster_id:
-            raise WrongCluster(f"request for cluster {header.cluster_id!r} reached cluster "
+    def _check_cluster(self, cluster_id: str) -> None:
+        if cluster_id and cluster_id != self.cfg.cluster_id:
+            raise WrongCluster(f"request for cluster {cluster_id!r} reached cluster "
                                f"{self.cfg.cluster_id!r}")
+
+    def _group(self, header: kv_pb2.RequestHeader, key: bytes | None) -> Group:
+        self._check_cluster(header.cluster_id)
         shard = header.shard_id
         if shard == 0:
             if key is None:
@@ -164,16 +168,22 @@ class KVService:
     async def MultiBatch(self, request: kv_pb2.MultiBatchRequest,
                          context: grpc.aio.ServicerContext[Any, Any]
                          ) -> kv_pb2.MultiBatchResponse:
-        return await self._multi_batch(request)
+        return await self.multi_batch(request)
+
+    @map_errors
+    async def LinkInfo(self, request: kv_pb2.LinkInfoRequest,
+                       context: grpc.aio.ServicerContext[Any, Any]) -> kv_pb2.LinkInfoResponse:
+        self._check_cluster(request.cluster_id)
+        return kv_pb2.LinkInfoResponse(node_id=self.cfg.node_id, tcp_port=self.tcp_port)
 
     async def MultiBatchStream(self, requests: AsyncIterator[kv_pb2.MultiBatchRequest],
                                context: grpc.aio.ServicerContext[Any, Any]
                                ) -> AsyncIterator[kv_pb2.MultiBatchResponse]:
         # An async generator, as grpc.aio needs for a response stream.
-        async for resp in batch_stream.serve(requests, self._multi_batch, STREAM_MAX_INFLIGHT):
+        async for resp in batch_stream.serve(requests, self.multi_batch, STREAM_MAX_INFLIGHT):
             yield resp
 
-    async def _multi_batch(self, request: kv_pb2.MultiBatchRequest
+    async def multi_batch(self, request: kv_pb2.MultiBatchRequest
                            ) -> kv_pb2.MultiBatchResponse:
         total = sum(len(b.ops) for b in request.batches)
         if total > self.cfg.max_batch_ops * 8:

@@ -30,7 +30,8 @@ from kvstore.server.cluster_view import (
 )
 from kvstore.server.config import NodeConfig
 from kvstore.server.host import MultiRaftHost
-from kvstore.server.kv_service import KVService
+from kvstore.server.kv_service import STREAM_MAX_INFLIGHT, KVService
+from kvstore.server.kv_tcp import KVTcpServer
 from kvstore.server.raft_service import RaftService
 from kvstore.server.snapshots import SnapshotReceiver, SnapshotSender
 from kvstore.sharding import ShardingError, ShardMap
@@ -82,6 +83,7 @@ class Node:
         self.health = health.aio.HealthServicer()
         self.port = 0
         self.tcp: TcpRaftServer | None = None
+        self.kv_tcp: KVTcpServer | None = None
         self._host_task: asyncio.Task[None] | None = None
         # Set if the host loop dies (e.g. a disk error): the process must stop,
         # never keep answering with a dead Raft loop behind it (fail-stop).
@@ -125,16 +127,20 @@ class Node:
         self.host.report_unreachable(peer, gids)
 
     async def start(self) -> None:
-        kv_pb2_grpc.add_KVServicer_to_server(
-            KVService(self.host, self.sm, self.view, self.cfg), self.server)
+        kv = KVService(self.host, self.sm, self.view, self.cfg)
+        kv_pb2_grpc.add_KVServicer_to_server(kv, self.server)
+        host = self.cfg.listen.rsplit(":", 1)[0].strip("[]")
         raft = RaftService(self.host, self.cfg.cluster_id, self.view.addresses,
                            self.snap_receiver)
         raft_pb2_grpc.add_RaftServicer_to_server(raft, self.server)
         if self.cfg.peer_transport == "tcp":
             self.tcp = TcpRaftServer(self.cfg.node_id, self.cfg.cluster_id, self.view.addresses,
                                      raft.accept, raft.reject)
-            raft.tcp_port = await self.tcp.start(self.cfg.listen.rsplit(":", 1)[0].strip("[]"),
-                                                 self.cfg.raft_tcp_port)
+            raft.tcp_port = await self.tcp.start(host, self.cfg.raft_tcp_port)
+        if self.cfg.client_transport == "tcp":
+            self.kv_tcp = KVTcpServer(self.cfg.node_id, self.cfg.cluster_id, kv.multi_batch,
+                                      STREAM_MAX_INFLIGHT)
+            kv.tcp_port = await self.kv_tcp.start(host, self.cfg.client_tcp_port)
         admin_pb2_grpc.add_AdminServicer_to_server(
             AdminService(self.host, self.view, self.cfg.listen), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -163,6 +169,8 @@ class Node:
     async def aclose(self) -> None:
         log.info("node.stopping", node=self.cfg.node_id)
         await self.health.enter_graceful_shutdown()
+        if self.kv_tcp is not None:
+            self.kv_tcp.close()
         self.host.stop()
         await self.server.stop(grace=1.0)
         if self.tcp is not None:

@@ -26,13 +26,12 @@ reconnects with backoff, like a failed Stream.
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Generic, Protocol, TypeVar, cast
 
 import msgpack
 
+from kvstore.framing import FrameError, FrameReader, frame, tune_socket
 from kvstore.logging import get_logger
 from kvstore.raft import Message
 from kvstore.raft.codec import DecodeError
@@ -40,34 +39,17 @@ from kvstore.transport.wire import MAX_BATCH_BYTES, decode_batch
 
 log = get_logger("kvstore.transport.tcp")
 
+__all__ = ["MAGIC", "Listener", "TcpRaftProtocol", "TcpRaftServer", "frame", "hello",
+           "tune_socket"]
+
 MAGIC = "kvstore-raft/1"
-_LEN = struct.Struct(">I")
 MAX_FRAME = MAX_BATCH_BYTES
 MAX_HELLO = 4096
-# Keepalive: notice a peer that vanished without closing (power loss, a blackhole).
-_KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2))
-
 DeliverFn = Callable[[int, list[tuple[int, Message]]], None]
-
-
-def frame(body: bytes) -> list[bytes]:
-    """The two buffers of one frame (for `writelines`: no copy of the body)."""
-    return [_LEN.pack(len(body)), body]
 
 
 def hello(cluster_id: str, frm: int, to: int) -> bytes:
     return cast(bytes, msgpack.packb([MAGIC, cluster_id, frm, to], use_bin_type=True))
-
-
-def tune_socket(sock: Any) -> None:
-    if sock is None:
-        return
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in _KEEPALIVE:
-        opt = getattr(socket, name, None)
-        if opt is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, opt, value)
 
 
 class TcpRaftProtocol(asyncio.Protocol):
@@ -81,7 +63,7 @@ class TcpRaftProtocol(asyncio.Protocol):
         self.deliver = deliver
         self.on_reject = on_reject
         self.frm = 0  # set by a valid hello
-        self._buf = bytearray()
+        self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,28 +71,16 @@ class TcpRaftProtocol(asyncio.Protocol):
         tune_socket(transport.get_extra_info("socket"))
 
     def data_received(self, data: bytes) -> None:
-        buf = self._buf
-        buf += data
-        pos, n = 0, len(buf)
+        reader = self._reader
+        reader.feed(data)
         try:
-            while n - pos >= 4:
-                (size,) = _LEN.unpack_from(buf, pos)
-                limit = MAX_HELLO if self.frm == 0 else MAX_FRAME
-                if size > limit:
-                    raise DecodeError(f"frame of {size} bytes exceeds {limit}")
-                if n - pos - 4 < size:
-                    break
-                body = bytes(buf[pos + 4:pos + 4 + size])
-                pos += 4 + size
+            while (body := reader.next(MAX_FRAME if self.frm else MAX_HELLO)) is not None:
                 if self.frm == 0:
                     self._hello(body)
                 else:
                     self.deliver(self.frm, decode_batch(body, self.frm, self.node_id))
-        except DecodeError as exc:
+        except (DecodeError, FrameError) as exc:
             self._reject(str(exc))
-            return
-        if pos:
-            del buf[:pos]
 
     def _hello(self, body: bytes) -> None:
         try:
@@ -130,7 +100,7 @@ class TcpRaftProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        self._buf.clear()
+        self._reader.clear()
 
     @property
     def open(self) -> bool:
@@ -146,21 +116,29 @@ class TcpRaftProtocol(asyncio.Protocol):
             self.on_reject()
         if self._transport is not None:
             self._transport.close()
-        self._buf.clear()
+        self._reader.clear()
 
 
-class TcpRaftServer:
-    """The raw-link listener of one node (started next to its gRPC server)."""
+class _Link(Protocol):
+    @property
+    def open(self) -> bool: ...
 
-    def __init__(self, node_id: int, cluster_id: str, peers: Mapping[int, str],
-                 deliver: DeliverFn, on_reject: Callable[[], None] | None = None) -> None:
-        self._factory = lambda: self._track(TcpRaftProtocol(node_id, cluster_id, peers,
-                                                            deliver, on_reject))
-        self._links: set[TcpRaftProtocol] = set()
+    def close(self) -> None: ...
+
+
+L = TypeVar("L", bound=_Link)
+
+
+class Listener(Generic[L]):
+    """A raw TCP listener that tracks its links, so that `close` ends them too."""
+
+    def __init__(self, factory: Callable[[], L]) -> None:
+        self._factory = lambda: self._track(factory())
+        self._links: set[L] = set()
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
 
-    def _track(self, proto: TcpRaftProtocol) -> TcpRaftProtocol:
+    def _track(self, proto: L) -> L:
         self._links = {p for p in self._links if p.open}
         self._links.add(proto)
         return proto
@@ -170,7 +148,7 @@ class TcpRaftServer:
         server = await loop.create_server(self._factory, host or None, port)
         if port == 0 and len(server.sockets) > 1:
             # A name like "localhost" binds several addresses, each with its own
-            # free port; peers are told one port, so use the first one on all.
+            # free port; callers are told one port, so use the first one on all.
             port = server.sockets[0].getsockname()[1]
             server.close()
             server = await loop.create_server(self._factory, host or None, port)
@@ -184,3 +162,12 @@ class TcpRaftServer:
         for proto in self._links:
             proto.close()
         self._links.clear()
+
+
+class TcpRaftServer(Listener[TcpRaftProtocol]):
+    """The raw-link listener of one node (started next to its gRPC server)."""
+
+    def __init__(self, node_id: int, cluster_id: str, peers: Mapping[int, str],
+                 deliver: DeliverFn, on_reject: Callable[[], None] | None = None) -> None:
+        super().__init__(lambda: TcpRaftProtocol(node_id, cluster_id, peers, deliver,
+                                                 on_reject))

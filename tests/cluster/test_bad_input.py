@@ -194,3 +194,40 @@ async def test_one_connection_cannot_hold_more_streams_than_the_limit(
                 s.cancel()
     # Other connections were never limited by this one.
     assert node_status(cluster3.endpoints[0]) is not None
+
+
+def test_garbage_and_wrong_cluster_on_the_raw_client_link(
+        cluster3: LocalCluster, stub: kv_pb2_grpc.KVStub) -> None:
+    import socket
+
+    import msgpack
+
+    from kvstore.framing import frame_bytes
+    from kvstore.server.kv_tcp import MAGIC
+
+    code, msg = _code(lambda: stub.LinkInfo(kv_pb2.LinkInfoRequest(cluster_id="evil"),
+                                            timeout=5))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "evil" in msg
+    port = stub.LinkInfo(kv_pb2.LinkInfoRequest(cluster_id="local"), timeout=5).tcp_port
+    assert port > 0
+    hello = frame_bytes(msgpack.packb([MAGIC, "local"]))
+    for data in [b"\x00\x00\x00\x05hello", b"\xff" * 64,
+                 frame_bytes(msgpack.packb([MAGIC, "evil"])),
+                 hello + frame_bytes(b"\xff\xfe not protobuf"), hello + b"\x7f\xff\xff\xff"]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(data)
+            sock.settimeout(5)
+            got = b""
+            while chunk := sock.recv(4096):  # the node closes the link: recv returns b""
+                got += chunk
+            # At most the node's own hello (it is node 1) came back before it closed.
+            assert got in (b"", frame_bytes(msgpack.packb([MAGIC, 1])))
+    assert cluster3.alive(1)
+
+    async def still_serving() -> bytes | None:
+        async with KVClient(cluster3.endpoints) as kv:
+            await kv.put(b"after-link-garbage", b"ok")
+            assert all(link is not None for link in kv._links.values())
+            return await kv.get(b"after-link-garbage")
+
+    assert asyncio.run(still_serving()) == b"ok"

@@ -56,7 +56,8 @@ def _methods(module: object, service: str) -> dict[str, tuple[bool, bool]]:
 def test_services_have_the_designed_methods() -> None:
     unary = (False, False)
     assert _methods(kv_pb2, "KV") == {**dict.fromkeys(
-        ["Get", "Put", "Delete", "CompareAndSwap", "Batch", "MultiBatch", "Scan"], unary
+        ["Get", "Put", "Delete", "CompareAndSwap", "Batch", "MultiBatch", "Scan", "LinkInfo"],
+        unary
     ), "MultiBatchStream": (True, True)}
     assert _methods(raft_pb2, "Raft") == {"Stream": (True, False), "Hello": (False, False),
                                           "InstallSnapshot": (True, False)}
