@@ -23,11 +23,18 @@ from typing import Any
 from kvstore.errors import KVError, NotLeader, Overloaded, Unavailable
 from kvstore.raft import NotLeaderError, ProposalDropped, RaftCore, StateRole
 
+# A submission's future, the index of its first command in the entry, and how many
+# commands it has (SINGLE: one, answered with its result rather than a list). One
+# future per client batch, not per op: a future and its callbacks cost more than
+# the apply of the op they answer.
+_Waiter = tuple[asyncio.Future[Any], int, int]
+SINGLE = -1
+
 
 @dataclass(slots=True)
 class _Proposal:
     term: int
-    futures: list[asyncio.Future[Any]]
+    futures: list[_Waiter]
 
 
 @dataclass(slots=True)
@@ -37,7 +44,7 @@ class Group:
     max_pending: int
     # Writes of the current turn, proposed together by flush().
     batch_cmds: list[Any] = field(default_factory=list)
-    batch_futs: list[asyncio.Future[Any]] = field(default_factory=list)
+    batch_futs: list[_Waiter] = field(default_factory=list)
     proposals: dict[int, _Proposal] = field(default_factory=dict)
     # Linearizable reads of the current turn, sharing one ReadIndex context.
     read_batch: list[asyncio.Future[int]] = field(default_factory=list)
@@ -58,12 +65,20 @@ class Group:
         return len(self.batch_cmds) + len(self.proposals) + len(self.apply_waiters)
 
     def submit_write(self, cmd: Any) -> asyncio.Future[Any]:
+        """One write; the future resolves with its result."""
+        return self._submit([cmd], SINGLE)
+
+    def submit_writes(self, cmds: list[Any]) -> asyncio.Future[list[Any]]:
+        """Writes proposed together; the future resolves with their results, in order."""
+        return self._submit(cmds, len(cmds))
+
+    def _submit(self, cmds: list[Any], n: int) -> asyncio.Future[Any]:
         self._check_leader()
         if self.pending_count() >= self.max_pending:
             raise Overloaded(f"shard {self.gid}: too many pending requests")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.batch_cmds.append(cmd)
-        self.batch_futs.append(fut)
+        self.batch_futs.append((fut, len(self.batch_cmds), n))
+        self.batch_cmds.extend(cmds)
         return fut
 
     def submit_linearizable_read(self) -> asyncio.Future[int]:
@@ -102,9 +117,9 @@ class Group:
             try:
                 index = self.core.propose(encode(cmds))
             except NotLeaderError as exc:
-                _fail_all(futs, NotLeader(shard=self.gid, leader_hint=exc.leader_id))
+                _fail_waiters(futs, NotLeader(shard=self.gid, leader_hint=exc.leader_id))
             except ProposalDropped as exc:
-                _fail_all(futs, Unavailable(f"shard {self.gid}: proposal dropped: {exc}"))
+                _fail_waiters(futs, Unavailable(f"shard {self.gid}: proposal dropped: {exc}"))
             else:
                 self.proposals[index] = _Proposal(self.core.term, futs)
         if self.read_batch:
@@ -139,12 +154,12 @@ class Group:
             self.resolved_index = index
         if prop.term != term:
             # Another leader's entry took this index: ours was never committed.
-            _fail_all(prop.futures, Unavailable(f"shard {self.gid}: proposal lost in a "
+            _fail_waiters(prop.futures, Unavailable(f"shard {self.gid}: proposal lost in a "
                                                 "leader change, retry"))
             return
-        for fut, res in zip(prop.futures, results, strict=False):
+        for fut, start, n in prop.futures:
             if not fut.done():
-                fut.set_result(res)
+                fut.set_result(results[start] if n == SINGLE else results[start:start + n])
 
     def release_apply_waiters(self) -> None:
         applied = self.core.applied_index
@@ -159,10 +174,10 @@ class Group:
         if self.was_leader and not is_leader:
             hint = self.core.leader_id
             for p in self.proposals.values():
-                _fail_all(p.futures, Unavailable(
+                _fail_waiters(p.futures, Unavailable(
                     f"shard {self.gid}: leadership lost; the write may or may not apply"))
             self.proposals.clear()
-            _fail_all(self.batch_futs, NotLeader(shard=self.gid, leader_hint=hint))
+            _fail_waiters(self.batch_futs, NotLeader(shard=self.gid, leader_hint=hint))
             self.batch_cmds, self.batch_futs = [], []
             for futs in self.read_ctx_waiting.values():
                 _fail_all(futs, NotLeader(shard=self.gid, leader_hint=hint))
@@ -173,9 +188,9 @@ class Group:
 
     def fail_everything(self, err: KVError) -> None:
         for p in self.proposals.values():
-            _fail_all(p.futures, err)
+            _fail_waiters(p.futures, err)
         self.proposals.clear()
-        _fail_all(self.batch_futs, err)
+        _fail_waiters(self.batch_futs, err)
         for futs in self.read_ctx_waiting.values():
             _fail_all(futs, err)
         _fail_all(self.read_batch, err)
@@ -188,3 +203,7 @@ def _fail_all(futs: list[asyncio.Future[Any]] | list[asyncio.Future[int]], err: 
     for f in futs:
         if not f.done():
             f.set_exception(err)
+
+
+def _fail_waiters(waiters: list[_Waiter], err: Exception) -> None:
+    _fail_all([f for f, _, _ in waiters], err)

@@ -56,7 +56,8 @@ class _Started:
     group: Group
     results: list[kv_pb2.OpResult | None]
     deadline: float  # loop time
-    writes: list[tuple[int, asyncio.Future[Any]]] = field(default_factory=list)
+    writes: list[int] = field(default_factory=list)  # indices of the ops submitted
+    write_fut: asyncio.Future[list[Any]] | None = None  # all of them, one entry
     reads: list[int] = field(default_factory=list)
     # Reads alone: submitted with the batch (None for stale reads: read at once).
     barrier: asyncio.Future[int] | None = None
@@ -128,8 +129,10 @@ class KVService:
                                      commit_index=c.commit_index, epoch=self.map.epoch)
 
     async def _wait(self, fut: asyncio.Future[Any], deadline: float | None = None) -> Any:
-        self.host.wake()
         try:
+            if fut.done():  # resolved with an earlier shard's of the same MultiBatch
+                return fut.result()
+            self.host.wake()
             return await asyncio.wait_for(fut, self._timeout(deadline))
         except TimeoutError:
             raise Timeout("request timed out in the node; a write may or may not apply") from None
@@ -227,28 +230,36 @@ class KVService:
         # One deadline for the whole batch: a MultiBatch awaits its shards in turn.
         deadline = asyncio.get_running_loop().time() + self.cfg.request_timeout_s
         st = _Started(request, g, [None] * len(request.ops), deadline)
+        cmds = []
         for i, op in enumerate(request.ops):
             try:
                 self._check_op_shard(g.gid, op)
                 if op.type in _WRITES:
-                    cmd = ops.command(self.sm, op, h.client_id, h.ack_seq)
-                    st.writes.append((i, g.submit_write(cmd)))
+                    cmds.append(ops.command(self.sm, op, h.client_id, h.ack_seq))
+                    st.writes.append(i)
                 elif op.type == _C.OP_TYPE_GET:
                     ops.check_key(self.sm, op.key)
                     st.reads.append(i)
                 else:
                     raise InvalidArgument(f"unknown op type {op.type}")
-            except NotLeader as exc:
-                raise self._not_leader(exc) from None
             except KVError as exc:
                 st.results[i] = kv_pb2.OpResult(error=error_to_proto(exc))
+        if cmds:
+            try:
+                st.write_fut = g.submit_writes(cmds)
+            except NotLeader as exc:
+                raise self._not_leader(exc) from None
+            except KVError as exc:  # Overloaded: the writes fail, the reads go on
+                for i in st.writes:
+                    st.results[i] = kv_pb2.OpResult(error=error_to_proto(exc))
+                st.writes = []
         if st.reads and not st.writes:
             st.barrier = self._submit_barrier(g, h)
         return st
 
     async def _finish(self, st: _Started) -> kv_pb2.BatchResponse:
         g, results = st.group, st.results
-        await self._finish_writes(st.writes, results, st.deadline)
+        await self._finish_writes(st)
         if st.reads:
             # Reads of a batch with writes start after them: they see the writes.
             barrier = st.barrier if not st.writes else self._submit_barrier(g, st.request.header)
@@ -269,25 +280,30 @@ class KVService:
             return self.cfg.request_timeout_s
         return max(0.0, deadline - asyncio.get_running_loop().time())
 
-    async def _finish_writes(self, writes: list[tuple[int, asyncio.Future[Any]]],
-                             results: list[kv_pb2.OpResult | None], deadline: float) -> None:
-        if not writes:
+    async def _finish_writes(self, st: _Started) -> None:
+        fut, results = st.write_fut, st.results
+        if fut is None:
             return
-        self.host.wake()
-        futs = [f for _, f in writes]
-        _, pending = await asyncio.wait(futs, timeout=self._timeout(deadline))
-        for i, fut in writes:
-            if fut in pending:
-                fut.cancel()
-                err: KVError = Timeout("write timed out in the node; it may or may not apply")
-                results[i] = kv_pb2.OpResult(error=error_to_proto(err))
-            elif fut.exception() is not None:
-                exc = fut.exception()
-                if isinstance(exc, NotLeader):
-                    exc = self._not_leader(exc)
-                results[i] = kv_pb2.OpResult(error=error_to_proto(exc))  # type: ignore[arg-type]
-            else:
-                results[i] = ops.write_result(fut.result())
+        # A MultiBatch's shards are mostly answered by one host turn: once the first
+        # shard's wait returns, the others' futures are done, and a wait would
+        # still cost each of them a loop iteration.
+        if not fut.done():
+            self.host.wake()
+            await asyncio.wait([fut], timeout=self._timeout(st.deadline))
+        if not fut.done():
+            fut.cancel()
+            err: BaseException = Timeout("write timed out in the node; it may or may not apply")
+        elif fut.exception() is not None:
+            err = fut.exception()  # type: ignore[assignment]
+            if isinstance(err, NotLeader):
+                err = self._not_leader(err)
+        else:
+            for i, res in zip(st.writes, fut.result(), strict=False):
+                results[i] = ops.write_result(res)
+            return
+        failed = kv_pb2.OpResult(error=error_to_proto(err))  # type: ignore[arg-type]
+        for i in st.writes:
+            results[i] = failed
 
     # --- single-op calls (kvctl, simple apps) ------------------------------------
     async def _one(self, header: kv_pb2.RequestHeader, op: kv_pb2.Op
