@@ -69,14 +69,14 @@ class HostRun:
 class Trio:
     """Three hosts, one per node id, with in-memory peer links."""
 
-    def __init__(self, tmp: str, shards: int, fsync: bool) -> None:
+    def __init__(self, tmp: str, shards: int, fsync: bool, **node_opts: Any) -> None:
         peers = {i: f"127.0.0.1:{7000 + i}" for i in IDS}
         meta = ClusterMeta.initial(peers, shards, len(IDS))
         self.stores: list[NodeStore] = []
         self.hosts: dict[int, MultiRaftHost] = {}
         for i in IDS:
             cfg = NodeConfig(node_id=i, listen=peers[i], peers=peers, shards=shards,
-                             data_dir=os.path.join(tmp, f"n{i}"), fsync=fsync)
+                             data_dir=os.path.join(tmp, f"n{i}"), fsync=fsync, **node_opts)
             cfg.validate()
             store = NodeStore(cfg.data_dir, sync=fsync, cluster_id=cfg.cluster_id.encode(),
                               node_id=i)

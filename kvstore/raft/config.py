@@ -50,6 +50,12 @@ class Config:
     # (one message instead of two, and one ack instead of two); False is etcd's
     # behaviour, which the etcd-derived interaction tests pin.
     merge_commit_notices: bool = True
+    # With merge_commit_notices: a notice no append of the same ready carries waits
+    # for the next append (a proposal) or for the host's `flush_commit_notice`,
+    # which it calls a few milliseconds later (server config commit_notice_delay_ms).
+    # A loaded leader then sends no empty notices at all, and its followers apply in
+    # the transaction of their next append instead of a turn and fsync of their own.
+    defer_commit_notices: bool = False
 
     def validate(self) -> None:
         if self.id <= 0:
@@ -66,3 +72,5 @@ class Config:
             raise ValueError("quiesce_ticks must be >= 0")
         if self.read_only_option == ReadOnlyOption.LEASE_BASED and not self.check_quorum:
             raise ValueError("lease-based reads require check_quorum")
+        if self.defer_commit_notices and not self.merge_commit_notices:
+            raise ValueError("defer_commit_notices requires merge_commit_notices")

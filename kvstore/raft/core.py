@@ -356,7 +356,8 @@ class RaftCore:
         # Called for every group on every host turn: compare fields, build nothing.
         log, ps, ph = self.log, self._prev_soft, self._prev_hard
         return bool(
-            self.msgs or self.read_states or log.unstable.entries or self.commit_notice_pending
+            self.msgs or self.read_states or log.unstable.entries
+            or (self.commit_notice_pending and not self.cfg.defer_commit_notices)
             or log.unstable.snapshot is not None
             or ps.leader_id != self.leader_id or ps.role != self.role
             or ph.term != self.term or ph.vote != self.vote or ph.commit != log.committed
@@ -365,9 +366,10 @@ class RaftCore:
 
     def ready(self) -> Ready:
         if self.commit_notice_pending:
-            self.commit_notice_pending = False
-            if self.role == StateRole.LEADER:
-                leader.notify_commit(self)
+            if self.role != StateRole.LEADER or leader.commit_told_to_all(self):
+                self.commit_notice_pending = False
+            elif not self.cfg.defer_commit_notices:
+                self.flush_commit_notice()
         rd = Ready(
             entries=self.log.unstable_entries(),
             snapshot=self.log.unstable.snapshot,
@@ -384,6 +386,13 @@ class RaftCore:
         self.msgs = []
         self.read_states = []
         return rd
+
+    def flush_commit_notice(self) -> None:
+        """Send the leader's pending commit notices now (see defer_commit_notices)."""
+        if self.commit_notice_pending:
+            self.commit_notice_pending = False
+            if self.role == StateRole.LEADER:
+                leader.notify_commit(self)
 
     def advance(self, rd: Ready) -> None:
         if rd.soft_state is not None:

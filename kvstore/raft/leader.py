@@ -125,11 +125,21 @@ def notify_commit(core: RaftCore) -> None:
     A follower that already gets an append in this ready learns it from that
     append (appends carry the commit index as of their sending, so only one
     sent after the commit moved counts); the others get an empty append."""
-    committed = core.log.committed
-    told = {m.to for m in core.msgs if m.type == _MT.APPEND and m.commit >= committed}
+    told = _told_commit(core)
     for nid in sorted(core.trk.progress):
         if nid != core.id and nid not in told:
             send_append(core, nid, True)
+
+
+def commit_told_to_all(core: RaftCore) -> bool:
+    """Do appends about to go out carry the commit index to every follower?"""
+    told = _told_commit(core)
+    return all(nid == core.id or nid in told for nid in core.trk.progress)
+
+
+def _told_commit(core: RaftCore) -> set[int]:
+    committed = core.log.committed
+    return {m.to for m in core.msgs if m.type == _MT.APPEND and m.commit >= committed}
 
 
 def send_append(core: RaftCore, to: int, send_if_empty: bool = True) -> bool:

@@ -80,7 +80,8 @@ def may_quiesce(core: RaftCore) -> bool:
     """Is the group idle enough that the leader may stop heartbeating?"""
     log = core.log
     last = log.last_index()
-    if (core.quorum_unconfirmed or log.committed != last or log.applied != last
+    if (core.quorum_unconfirmed or core.commit_notice_pending
+            or log.committed != last or log.applied != last
             or core.trk.config.joint()
             or core.lead_transferee or core.pending_read_index or core.read_only.queue
             or log.term_or_none(last) != core.term):

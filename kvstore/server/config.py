@@ -78,6 +78,10 @@ class NodeConfig:
     # (kvstore/raft/quiesce.py); peers then exchange one node beat per pair
     # instead (server/liveness.py). 0 keeps every group heartbeating.
     quiesce_ticks: int = 20
+    # A leader whose commit index moved tells followers with its next append, or
+    # after this many milliseconds if none goes out (kvstore/server/notices.py);
+    # it bounds how far reads served by followers lag. 0: at once, as etcd does.
+    commit_notice_delay_ms: float = 5.0
     max_key_bytes: int = 4096
     max_value_bytes: int = 1 << 20
     max_batch_ops: int = 4096
@@ -147,6 +151,8 @@ class NodeConfig:
             port = getattr(self, name)
             if type(port) is not int or not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be between 0 and 65535")
+        if not 0 <= self.commit_notice_delay_ms <= 1000:
+            raise ConfigError("commit_notice_delay_ms must be between 0 and 1000")
         if self.quiesce_ticks < 0:
             raise ConfigError("quiesce_ticks must be >= 0 (0: never quiesce)")
         if self.snapshot_entries < 1 or self.log_retain_entries < 0:

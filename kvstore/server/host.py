@@ -56,6 +56,7 @@ from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
 from kvstore.server.group import Group
 from kvstore.server.liveness import PeerLiveness, wake_for_silent
+from kvstore.server.notices import DeferredNotices
 from kvstore.server.persist import Applied, Persister
 from kvstore.server.placement_driver import (
     balance_leaders,
@@ -124,6 +125,7 @@ class MultiRaftHost:
         self._stopping = False
         self.turns = 0
         self.clock = RaftClock(cfg.tick_ms)
+        self._notices = DeferredNotices(cfg.commit_notice_delay_ms / 1000, self.wake)
         self.balance_leaders = True
         self.transfers_started = 0
         self.rebalance_steps = 0
@@ -148,7 +150,8 @@ class MultiRaftHost:
     def _open_group(self, gid: int) -> Group:
         rc = Config(id=self.node_id, election_ticks=self.cfg.election_ticks,
                     heartbeat_ticks=self.cfg.heartbeat_ticks,
-                    applied=self.store.applied_index(gid), quiesce_ticks=self.cfg.quiesce_ticks)
+                    applied=self.store.applied_index(gid), quiesce_ticks=self.cfg.quiesce_ticks,
+                    defer_commit_notices=self.cfg.commit_notice_delay_ms > 0)
         core = RaftCore(rc, self.store.group(gid), random.Random(self._rng.getrandbits(64)))
         g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
         return g
@@ -228,6 +231,7 @@ class MultiRaftHost:
                 await self.turn()
         finally:
             ticker.cancel()
+            self._notices.close()
             self._writer.close()
             for g in self.groups.values():
                 g.fail_everything(Unavailable("node shutting down"))
@@ -253,6 +257,7 @@ class MultiRaftHost:
         for g in self.groups.values():
             if g.batch_cmds or g.read_batch:
                 g.flush(lambda cmds: self.sm.encode_batch(cmds, now_ms))
+        self._notices.flush_due(self.groups.values())  # after the proposals' appends
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return
@@ -295,6 +300,7 @@ class MultiRaftHost:
             g.release_apply_waiters()
             if rd.soft_state is not None:
                 g.on_role_change()
+        self._notices.watch(g for g, _ in readies)
         if META_GROUP in applied or any(rd.snapshot and g.gid == META_GROUP for g, rd in readies):
             self._reload_meta()
         if any(g.core.has_ready() for g, _ in readies) or self._inbox:

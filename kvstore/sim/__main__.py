@@ -6,7 +6,9 @@
     python -m kvstore.sim --seeds 300 --membership always --broken conf-change-unchecked
 
 Membership changes are in the swarm mix for about half of the seeds;
-`--membership always|never` forces them on or off for every seed.
+`--membership always|never` forces them on or off for every seed. Deferred
+commit notices (kvstore/server/notices.py) are on for half the seeds;
+`--notices deferred|eager` forces them.
 
 Prints one summary line `seeds=N violations=V commits=C conf_changes=K
 elapsed=Xs commits_per_sec=Y seeds_per_min=Z` (K: committed conf changes
@@ -21,7 +23,7 @@ import argparse
 import sys
 
 from kvstore.sim.broken import BROKEN_CORES
-from kvstore.sim.params import MEMBERSHIP_MODES
+from kvstore.sim.params import MEMBERSHIP_MODES, NOTICE_MODES
 from kvstore.sim.runner import report, run_seed, run_seeds
 from kvstore.sim.sim import SimResult
 from kvstore.sim.trace import Trace
@@ -63,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--trace", action="store_true", help="print the full trace (one seed)")
     ap.add_argument("--membership", choices=MEMBERSHIP_MODES, default="swarm",
                     help="conf changes: for a swarm share of seeds, always or never")
+    ap.add_argument("--notices", choices=NOTICE_MODES, default="swarm",
+                    help="deferred commit notices: for half the seeds, always or never")
     ap.add_argument("--broken", choices=sorted(BROKEN_CORES),
                     help="TEST-ONLY: simulate a deliberately broken core")
     ap.add_argument("--stop-after", type=_positive, default=None,
@@ -78,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.seed is not None:
         trace = Trace(echo=print) if args.trace else None
-        res = run_seed(args.seed, args.nodes, args.steps, args.broken, trace, args.membership)
+        res = run_seed(args.seed, args.nodes, args.steps, args.broken, trace, args.membership,
+                       args.notices)
         if not res.ok:
             print(report(res))
         print(f"seed={res.seed} nodes={res.nodes} violations={0 if res.ok else 1} "
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     summary = run_seeds(seeds, args.nodes, args.steps, args.broken, args.jobs,
-                        args.stop_after or 0, show, args.membership)
+                        args.stop_after or 0, show, args.membership, args.notices)
     print(summary.coverage())
     if summary.failures:
         print("failing seeds: " + " ".join(str(r.seed) for r in summary.failures))

@@ -103,6 +103,9 @@ class SimParams:
     def hosts(self) -> int:
         return self.nodes + self.spares
     quiesce_ticks: int = 0  # idle groups go quiet (kvstore/raft/quiesce.py); 0 = never
+    # Commit notices wait for the next append or the next tick (the host's timer,
+    # kvstore/server/notices.py), as Config.defer_commit_notices.
+    defer_notices: bool = False
 
     def config(self, node_id: int, applied: int) -> Config:
         """The core's Config for one node (re)started at `applied`."""
@@ -122,6 +125,7 @@ class SimParams:
             ),
             max_clock_drift_ticks=min(2, self.election_ticks - 1),
             quiesce_ticks=self.quiesce_ticks,
+            defer_commit_notices=self.defer_notices,
         )
         cfg.validate()
         return cfg
@@ -148,6 +152,7 @@ class SimParams:
                f"retire={self.retire_rate:.1f} burst={self.member_burst:.1f}"
                if self.membership else "")
             + (f" quiesce={self.quiesce_ticks}" if self.quiesce_ticks else "")
+            + (" defer_notices" if self.defer_notices else "")
         )
 
 
@@ -241,6 +246,21 @@ def _figure8(p: SimParams, rng: random.Random) -> SimParams:
         lease_reads=False,
         pre_vote=rng.random() < 0.5,
     )
+
+
+NOTICE_MODES = ("swarm", "deferred", "eager")
+
+
+def with_notices(p: SimParams, rng: random.Random, mode: str = "swarm",
+                 drawn: bool = True) -> SimParams:
+    """Draw the deferred commit notices option (swarm: half the seeds). Given
+    parameters (`drawn` False) keep theirs in swarm mode. Its own rng, drawn after
+    everything else, keeps older seeds' other draws unchanged."""
+    if mode not in NOTICE_MODES:
+        raise ValueError(f"notices mode must be one of {NOTICE_MODES}, not {mode!r}")
+    if mode == "swarm":
+        return replace(p, defer_notices=rng.random() < 0.5) if drawn else p
+    return replace(p, defer_notices=mode == "deferred")
 
 
 def with_membership(p: SimParams, rng: random.Random, mode: str = "swarm") -> SimParams:

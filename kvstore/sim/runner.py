@@ -34,15 +34,17 @@ def core_factory(broken: str | None) -> CoreFactory:
 
 
 def run_seed(seed: int, nodes: int = 3, steps: int = 1000, broken: str | None = None,
-             trace: Trace | None = None, membership: str = "swarm") -> SimResult:
-    """Simulate one seed and return its outcome (`membership`: swarm, always, never)."""
+             trace: Trace | None = None, membership: str = "swarm",
+             notices: str = "swarm") -> SimResult:
+    """Simulate one seed and return its outcome (`membership`: swarm, always, never;
+    `notices`: swarm, deferred, eager)."""
     return Simulation(seed, nodes, steps, core_factory(broken), trace,
-                      membership=membership).run()
+                      membership=membership, notices=notices).run()
 
 
-def _worker(args: tuple[int, int, int, str | None, str]) -> SimResult:
-    seed, nodes, steps, broken, membership = args
-    return run_seed(seed, nodes, steps, broken, membership=membership)
+def _worker(args: tuple[int, int, int, str | None, str, str]) -> SimResult:
+    seed, nodes, steps, broken, membership, notices = args
+    return run_seed(seed, nodes, steps, broken, membership=membership, notices=notices)
 
 
 @dataclass(slots=True)
@@ -70,8 +72,8 @@ class Summary:
 
 
 def _results(seeds: list[int], nodes: int, steps: int, broken: str | None, jobs: int,
-             membership: str) -> Generator[SimResult, None, None]:
-    work = [(s, nodes, steps, broken, membership) for s in seeds]
+             membership: str, notices: str) -> Generator[SimResult, None, None]:
+    work = [(s, nodes, steps, broken, membership, notices) for s in seeds]
     if jobs <= 1 or len(work) <= 1:
         yield from map(_worker, work)
         return
@@ -85,12 +87,12 @@ def _results(seeds: list[int], nodes: int, steps: int, broken: str | None, jobs:
 def run_seeds(seeds: Iterable[int], nodes: int = 3, steps: int = 1000,
               broken: str | None = None, jobs: int = 1, stop_after: int = 0,
               on_result: Callable[[SimResult], None] | None = None,
-              membership: str = "swarm") -> Summary:
+              membership: str = "swarm", notices: str = "swarm") -> Summary:
     """Simulate every seed; stop early after `stop_after` violations if it is > 0."""
     core_factory(broken)  # fail fast on a bad name, before forking
     summary = Summary()
     start = time.perf_counter()
-    results = _results(list(seeds), nodes, steps, broken, jobs, membership)
+    results = _results(list(seeds), nodes, steps, broken, jobs, membership, notices)
     for res in results:
         summary.seeds += 1
         summary.commits += res.commits

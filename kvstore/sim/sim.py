@@ -51,7 +51,14 @@ from kvstore.sim.members import MemberNemesis
 from kvstore.sim.nemesis import Nemesis, leader_of
 from kvstore.sim.network import Network
 from kvstore.sim.node import CoreFactory, SimNode, chain_next
-from kvstore.sim.params import INIT_INDEX, TICK, SimParams, draw_params, with_membership
+from kvstore.sim.params import (
+    INIT_INDEX,
+    TICK,
+    SimParams,
+    draw_params,
+    with_membership,
+    with_notices,
+)
 from kvstore.sim.trace import Trace
 
 # Post-heal bounds are LIVENESS_ROUNDS * election_ticks. One election round
@@ -95,9 +102,11 @@ class Simulation:
 
     def __init__(self, seed: int, nodes: int, steps: int, factory: CoreFactory = RaftCore,
                  trace: Trace | None = None, params: SimParams | None = None,
-                 membership: str = "swarm") -> None:
+                 membership: str = "swarm", notices: str = "swarm") -> None:
         """`params` replaces the drawn swarm parameters (targeted scenarios in tests);
-        `membership` is swarm, always or never (see params.with_membership)."""
+        `membership` is swarm, always or never (see params.with_membership);
+        `notices` swarm (deferred commit notices for half the seeds), deferred or
+        eager."""
         rng = random.Random(seed)
         self.seed = seed
         drawn = draw_params(rng, nodes, steps)
@@ -108,6 +117,8 @@ class Simulation:
         # Drawn last, so seeds without membership changes run as they always did.
         member_rng = random.Random(rng.getrandbits(64))
         self.params: SimParams = params or with_membership(drawn, member_rng, membership)
+        self.params = with_notices(self.params, random.Random(rng.getrandbits(64)), notices,
+                                   drawn=params is None)
         self.trace = trace or Trace()
         self.checker = SafetyChecker(ConfState(voters=voters))
         self.net = Network(self.params, rngs[0], self.trace)
@@ -210,6 +221,8 @@ class Simulation:
                         net.push(node.paused_until, nid, m)
                     continue
                 if m is None:
+                    if self.params.defer_notices:  # the host's timer, at most a tick late
+                        core.flush_commit_notice()
                     core.tick()
                 elif not self._deliver(core, m):
                     continue

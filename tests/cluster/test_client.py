@@ -179,6 +179,15 @@ def test_breaker_opens_on_dead_node_and_closes_after_recovery(cluster3: LocalClu
     async def scenario() -> None:
         async with KVClient(cluster3.endpoints, timeout=10) as kv:
             await kv.put(b"b", b"1")
+            # Followers apply it within commit_notice_delay_ms: wait until every replica
+            # serves it (stale reads rotate over the replicas).
+            seen = 0
+            for _ in range(500):
+                seen = seen + 1 if await kv.get(b"b", consistency="stale") == b"1" else 0
+                if seen == 6:
+                    break
+                await asyncio.sleep(0.01)
+            assert seen == 6
             addr2 = cluster3.nodes[2].addr
             cluster3.kill(2)
             # Stale reads rotate over all replicas, so they keep trying node 2.

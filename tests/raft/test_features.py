@@ -283,10 +283,11 @@ def test_single_node_group_commits_alone() -> None:
 
 # --- Merged commit notices (Config.merge_commit_notices) ----------------------
 
-def _acked_round(merge: bool, propose_again: bool) -> list:  # type: ignore[type-arg]
+def _acked_round(merge: bool, propose_again: bool,
+                 net: Network | None = None) -> list:  # type: ignore[type-arg]
     """Leader 1 replicates one entry; the followers' acks arrive (optionally with a
     new proposal in the same turn); returns the leader's next Ready messages."""
-    net = Network([1, 2, 3], merge_commit_notices=merge)
+    net = net or Network([1, 2, 3], merge_commit_notices=merge)
     net.elect(1)
     net.core(1).propose(b"a")
     net.flush()
@@ -319,6 +320,43 @@ def test_unmerged_commit_notices_are_sent_at_once_as_etcd_does() -> None:
     msgs = _acked_round(merge=False, propose_again=True)
     appends = [m for m in msgs if m.type == MT.APPEND]
     assert sorted(m.to for m in appends) == [2, 2, 3, 3]
+
+
+def test_deferred_commit_notice_waits_for_the_host() -> None:
+    net = Network([1, 2, 3], defer_commit_notices=True)
+    assert _acked_round(merge=True, propose_again=False, net=net) == []
+    leader = net.core(1)
+    assert leader.commit_notice_pending and not leader.has_ready()  # no busy host loop
+    leader.flush_commit_notice()  # the host's timer
+    appends = [m for m in net.process_ready(1) if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all(not m.entries and m.commit == leader.log.committed for m in appends)
+    assert not leader.commit_notice_pending
+
+
+def test_deferred_commit_notice_rides_the_next_proposals_append() -> None:
+    net = Network([1, 2, 3], defer_commit_notices=True)
+    assert _acked_round(merge=True, propose_again=False, net=net) == []
+    leader = net.core(1)
+    committed = leader.log.committed
+    leader.propose(b"next")
+    net.queue.extend(msgs := net.process_ready(1))
+    appends = [m for m in msgs if m.type == MT.APPEND]
+    assert sorted(m.to for m in appends) == [2, 3]
+    assert all([e.data for e in m.entries] == [b"next"] and m.commit == committed
+               for m in appends)
+    assert not leader.commit_notice_pending  # told: the timer has nothing to send
+    net.stabilize()  # "next" commits; nothing carries that to the followers yet
+    assert [net.core(i).log.committed for i in (1, 2, 3)] == [committed + 1, committed,
+                                                               committed]
+    leader.flush_commit_notice()
+    net.stabilize()
+    assert all(net.core(i).log.committed == committed + 1 for i in (2, 3))
+
+
+def test_deferred_notices_need_merged_ones() -> None:
+    with pytest.raises(ValueError, match="requires merge_commit_notices"):
+        Network([1, 2, 3], merge_commit_notices=False, defer_commit_notices=True)
 
 
 def test_followers_apply_what_merged_notices_commit() -> None:

@@ -50,16 +50,16 @@ def test_ci_seed_budget_has_no_violations(nodes: int) -> None:
     assert s.stats["conf_changes"] > 2 * s.stats["member_seeds"]
 
 
-def check_broken_is_caught(nodes: int, seeds: int, steps: int) -> None:
+def check_broken_is_caught(nodes: int, seeds: int, steps: int, notices: str = "swarm") -> None:
     s = run_seeds(range(seeds), nodes, steps, broken="commit-old-term", jobs=JOBS,
-                  stop_after=1)
+                  stop_after=1, notices=notices)
     assert s.failures, f"broken core survived {s.seeds} seeds: the schedule is too weak"
     bad = s.failures[0]
     assert bad.rule in SAFETY_RULES, report(bad)
     # The failing seed replays to the same violation, and the real core survives it.
-    again = run_seed(bad.seed, nodes, steps, broken="commit-old-term")
+    again = run_seed(bad.seed, nodes, steps, broken="commit-old-term", notices=notices)
     assert (again.rule, again.details, again.digest) == (bad.rule, bad.details, bad.digest)
-    assert run_seed(bad.seed, nodes, steps).ok
+    assert run_seed(bad.seed, nodes, steps, notices=notices).ok
 
 
 def test_broken_commit_old_term_is_caught_within_the_ci_budget() -> None:
@@ -71,25 +71,32 @@ def test_broken_commit_old_term_is_caught_within_the_ci_budget() -> None:
     check_broken_is_caught(3, CI_SEEDS, CI_STEPS)
 
 
+def test_broken_commit_old_term_is_caught_with_deferred_commit_notices() -> None:
+    """Followers learning commits late must not hide Figure 8 from the checker."""
+    check_broken_is_caught(3, CI_SEEDS, CI_STEPS, notices="deferred")
+
+
 @pytest.mark.long
 def test_broken_commit_old_term_is_caught_with_5_nodes() -> None:
     check_broken_is_caught(5, 2000, CI_STEPS)
 
 
-def first_caught(broken: str, nodes: int, seeds: range) -> SimResult:
+def first_caught(broken: str, nodes: int, seeds: range, notices: str) -> SimResult:
     """The first seed (membership forced on) whose violation is a MEMBER_RULES one."""
     for seed in seeds:
-        res = run_seed(seed, nodes, CI_STEPS, broken, membership="always")
+        res = run_seed(seed, nodes, CI_STEPS, broken, membership="always", notices=notices)
         if res.rule in MEMBER_RULES:
             return res
     pytest.fail(f"{broken} survived seeds {seeds} with {nodes} nodes: the schedule is too weak")
 
 
-def check_member_broken_is_caught(broken: str, nodes: int, seeds: range) -> None:
-    bad = first_caught(broken, nodes, seeds)
-    again = run_seed(bad.seed, nodes, CI_STEPS, broken, membership="always")
+def check_member_broken_is_caught(broken: str, nodes: int, seeds: range,
+                                  notices: str = "swarm") -> None:
+    bad = first_caught(broken, nodes, seeds, notices)
+    again = run_seed(bad.seed, nodes, CI_STEPS, broken, membership="always", notices=notices)
     assert (again.rule, again.details, again.digest) == (bad.rule, bad.details, bad.digest)
-    assert run_seed(bad.seed, nodes, CI_STEPS, membership="always").ok, report(bad)
+    assert run_seed(bad.seed, nodes, CI_STEPS, membership="always",
+                    notices=notices).ok, report(bad)
 
 
 def test_broken_one_at_a_time_rule_is_caught_within_the_ci_budget() -> None:
@@ -100,8 +107,9 @@ def test_broken_one_at_a_time_rule_is_caught_within_the_ci_budget() -> None:
 
 def test_broken_learners_counted_in_the_commit_quorum_is_caught_with_5_nodes() -> None:
     """Needs two learners and a voter minority: 5 nodes (seed 198 today, about 1 in 100;
-    seed 60 before merged commit notices changed every schedule's message flow)."""
-    check_member_broken_is_caught("learners-in-quorum", 5, range(260))
+    seed 60 before merged commit notices changed every schedule's message flow).
+    Eager notices: the schedules as drawn before deferred notices joined the swarm."""
+    check_member_broken_is_caught("learners-in-quorum", 5, range(260), notices="eager")
 
 
 def test_removed_leader_deadlock_found_by_the_simulator_stays_fixed() -> None:
@@ -109,9 +117,10 @@ def test_removed_leader_deadlock_found_by_the_simulator_stays_fixed() -> None:
     replayed on the core before the fix, seed 1 ends leaderless for good; the real
     core elects and converges on the same schedule. (Seed 39 before quiescence joined
     the swarm parameters, which shifted every seed's draws.)"""
-    bad = run_seed(1, 3, CI_STEPS, "leader-proposes-after-removal", membership="always")
+    bad = run_seed(1, 3, CI_STEPS, "leader-proposes-after-removal", membership="always",
+                   notices="eager")
     assert bad.rule == "liveness" and "no leader elected" in bad.details, report(bad)
-    assert run_seed(1, 3, CI_STEPS, membership="always").ok
+    assert run_seed(1, 3, CI_STEPS, membership="always", notices="eager").ok
 
 
 def test_stale_vote_deadlock_found_by_the_simulator_stays_fixed() -> None:
@@ -119,9 +128,9 @@ def test_stale_vote_deadlock_found_by_the_simulator_stays_fixed() -> None:
     core that drops lower-term vote requests, seed 714 ends with the last voter stuck
     below the term a removed member keeps raising (tests/raft/test_membership.py
     has the scenario by hand); the real core elects and converges."""
-    bad = run_seed(714, 5, 600, "stale-vote-ignored")
+    bad = run_seed(714, 5, 600, "stale-vote-ignored", notices="eager")
     assert bad.rule == "liveness" and "no leader elected" in bad.details, report(bad)
-    assert run_seed(714, 5, 600).ok
+    assert run_seed(714, 5, 600, notices="eager").ok
 
 
 @pytest.mark.long

@@ -1,0 +1,92 @@
+"""Deferred commit notices (kvstore/server/notices.py) on three real hosts in one
+process (LMDB, writer threads, the peer-link encoding): with the Raft clocks all
+but stopped, no heartbeat can carry a commit index, so followers learn a commit
+only from the host's notice timer (or, with delay 0, from the eager notice)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from kvstore.bench.host_round import Trio
+from kvstore.client.core import ShardSession
+from kvstore.statemachine import Op, make_command
+
+GROUP = 1
+
+
+async def _lead(trio: Trio) -> None:
+    deadline = time.monotonic() + 30
+    while trio.leader_of(GROUP) is None:
+        assert time.monotonic() < deadline, "no leader within 30 s"
+        await asyncio.sleep(0.02)
+
+
+async def _put(trio: Trio, sess: ShardSession, key: bytes) -> int:
+    host = trio.leader_of(GROUP)
+    assert host is not None
+    g = host.group(GROUP)
+    assert g is not None
+    seq = sess.next_seq()
+    fut = g.submit_write(make_command(Op.PUT, key, b"v", b"", False, sess.client_id, seq,
+                                      sess.ack_seq()))
+    host.wake()
+    await fut
+    sess.done(seq)
+    return g.core.commit_index
+
+
+@pytest.mark.parametrize("delay_ms", [5.0, 0.0])
+async def test_followers_learn_commits_without_heartbeats(tmp_path: Path,
+                                                          delay_ms: float) -> None:
+    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=delay_ms, quiesce_ticks=0)
+    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
+    try:
+        await _lead(trio)
+        for h in trio.hosts.values():
+            h.set_clock_rate(0.0001)  # the next tick (and heartbeat) is minutes away
+        await asyncio.sleep(0.1)  # let a heartbeat already sent arrive
+        sess = ShardSession()
+        for i in range(3):
+            index = await _put(trio, sess, b"k%d" % i)
+            leader = trio.leader_of(GROUP)
+            followers = [h.group(GROUP) for h in trio.hosts.values() if h is not leader]
+            deadline = time.monotonic() + 10
+            while not all(g is not None and g.core.applied_index >= index for g in followers):
+                assert time.monotonic() < deadline, (
+                    f"followers stuck at {[g.core.applied_index for g in followers if g]} "
+                    f"below commit {index}")
+                await asyncio.sleep(0.005)
+            assert leader is not None and not leader.group(GROUP).core.commit_notice_pending
+    finally:
+        for h in trio.hosts.values():
+            h.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trio.close()
+
+
+async def test_a_loaded_leader_sends_no_separate_notices(tmp_path: Path) -> None:
+    """Back-to-back writes: each commit rides the next write's append."""
+    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=1000.0, quiesce_ticks=0)
+    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
+    try:
+        await _lead(trio)
+        for h in trio.hosts.values():
+            h.set_clock_rate(0.0001)
+        await asyncio.sleep(0.1)
+        sess = ShardSession()
+        indexes = [await _put(trio, sess, b"w%d" % i) for i in range(5)]
+        leader = trio.leader_of(GROUP)
+        followers = [h.group(GROUP) for h in trio.hosts.values() if h is not leader]
+        # Each write's append carried the previous write's commit: the followers have
+        # applied all but the last write well before the 1 s notice timer fires.
+        assert all(g is not None and g.core.commit_index >= indexes[-2] for g in followers)
+        assert leader is not None and leader.group(GROUP).core.commit_notice_pending
+    finally:
+        for h in trio.hosts.values():
+            h.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trio.close()
