@@ -1,4 +1,4 @@
-"""Frames and socket options of the raw TCP links (no dependencies of ours).
+"""Frames, hellos and socket options of the raw TCP links (no dependencies of ours).
 
 Two links use them: the peer Raft links (kvstore/transport/tcp.py) and the
 client batch links (kvstore/server/kv_tcp.py, kvstore/client/tcp_link.py).
@@ -13,6 +13,8 @@ import socket
 import struct
 from typing import Any
 
+import msgpack
+
 _LEN = struct.Struct(">I")
 # Keepalive: notice a peer that vanished without closing (power loss, a blackhole).
 _KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2))
@@ -20,6 +22,17 @@ _KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2))
 
 class FrameError(Exception):
     """The byte stream is not frames within the limit: close the link."""
+
+
+def parse_hello(body: bytes, magic: str, fields: int) -> list[Any]:
+    """A link's first frame: a msgpack list of `fields` items starting with `magic`."""
+    try:
+        raw = msgpack.unpackb(body, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise FrameError(f"hello is not msgpack: {exc}") from exc
+    if not (isinstance(raw, list) and len(raw) == fields and raw[0] == magic):
+        raise FrameError(f"not a {magic} hello")
+    return raw
 
 
 def frame(body: bytes) -> list[bytes]:

@@ -23,7 +23,7 @@ import grpc
 import msgpack
 
 from kvstore.errors import Timeout, Unavailable
-from kvstore.framing import FrameReader, frame_bytes, tune_socket
+from kvstore.framing import FrameReader, frame_bytes, parse_hello, tune_socket
 from kvstore.proto import kv_pb2
 from kvstore.rpc_status import error_from_proto
 
@@ -57,10 +57,7 @@ class _LinkProtocol(asyncio.Protocol):
             self.fail(Unavailable(f"bad frame from the node: {type(exc).__name__}"))
 
     def _hello(self, body: bytes) -> None:
-        raw = msgpack.unpackb(body, raw=False)
-        if not (isinstance(raw, list) and len(raw) == 2 and raw[0] == MAGIC):
-            raise ValueError("not a kvstore node hello")
-        self.greeted.set_result(int(raw[1]))
+        self.greeted.set_result(int(parse_hello(body, MAGIC, 2)[1]))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

@@ -34,7 +34,7 @@ from typing import Any, cast
 import msgpack
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from kvstore.framing import FrameError, FrameReader, frame_bytes, tune_socket
+from kvstore.framing import FrameError, FrameReader, frame_bytes, parse_hello, tune_socket
 from kvstore.logging import get_logger
 from kvstore.proto import kv_pb2
 from kvstore.rpc_status import error_to_proto
@@ -86,12 +86,7 @@ class KVLinkProtocol(asyncio.Protocol):
             self._reject(str(exc))
 
     def _hello(self, body: bytes) -> None:
-        try:
-            raw = msgpack.unpackb(body, raw=False)
-        except Exception as exc:  # msgpack raises several unrelated types on garbage
-            raise FrameError(f"hello is not msgpack: {exc}") from exc
-        if not (isinstance(raw, list) and len(raw) == 2 and raw[0] == MAGIC):
-            raise FrameError("not a kvstore client hello")
+        raw = parse_hello(body, MAGIC, 2)
         if raw[1] != self.cluster_id:
             raise FrameError(f"cluster {raw[1]!r} is not this cluster")
         self.greeted = True

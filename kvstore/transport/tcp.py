@@ -31,7 +31,7 @@ from typing import Generic, Protocol, TypeVar, cast
 
 import msgpack
 
-from kvstore.framing import FrameError, FrameReader, frame, tune_socket
+from kvstore.framing import FrameError, FrameReader, frame, parse_hello, tune_socket
 from kvstore.logging import get_logger
 from kvstore.raft import Message
 from kvstore.raft.codec import DecodeError
@@ -83,13 +83,7 @@ class TcpRaftProtocol(asyncio.Protocol):
             self._reject(str(exc))
 
     def _hello(self, body: bytes) -> None:
-        try:
-            raw = msgpack.unpackb(body, raw=False)
-        except Exception as exc:  # msgpack raises several unrelated types on garbage
-            raise DecodeError(f"hello is not msgpack: {exc}") from exc
-        if not (isinstance(raw, list) and len(raw) == 4 and raw[0] == MAGIC):
-            raise DecodeError("not a kvstore raft hello")
-        _, cluster_id, frm, to = raw
+        _, cluster_id, frm, to = parse_hello(body, MAGIC, 4)
         if cluster_id != self.cluster_id:
             raise DecodeError(f"cluster {cluster_id!r} is not this cluster")
         if to != self.node_id:
