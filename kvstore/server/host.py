@@ -38,7 +38,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from kvstore.errors import NotLeader, Unavailable
 from kvstore.logging import get_logger
@@ -287,24 +287,28 @@ class MultiRaftHost:
                     path.unlink(missing_ok=True)
         self._send_messages([(g, rd.messages) for g, rd in readies])
         for g, rd in readies:
-            for index, term, results, cc in applied.get(g.gid, ()):
-                if cc is not None:
-                    g.core.apply_conf_change(cc)
-                    g.conf_epoch = max(g.conf_epoch, decode_epoch(cc.context))
-                    if self.node_id not in g.core.trk.config.all_ids():
-                        self._removed.add(g.gid)
-                g.on_applied(index, term, results)
-            for rs in rd.read_states:
-                g.on_read_state(rs.index, rs.request_ctx)
-            g.core.advance(rd)
-            g.release_apply_waiters()
-            if rd.soft_state is not None:
-                g.on_role_change()
+            self._advance(g, rd, applied.get(g.gid, ()))
         self._notices.watch(g for g, _ in readies)
         if META_GROUP in applied or any(rd.snapshot and g.gid == META_GROUP for g, rd in readies):
             self._reload_meta()
         if any(g.core.has_ready() for g, _ in readies) or self._inbox:
             self._wake.set()
+
+    def _advance(self, g: Group, rd: Ready, applied: Iterable[Applied]) -> None:
+        """After the persist: results to clients, conf changes to the core, then advance."""
+        for index, term, results, cc in applied:
+            if cc is not None:
+                g.core.apply_conf_change(cc)
+                g.conf_epoch = max(g.conf_epoch, decode_epoch(cc.context))
+                if self.node_id not in g.core.trk.config.all_ids():
+                    self._removed.add(g.gid)
+            g.on_applied(index, term, results)
+        for rs in rd.read_states:
+            g.on_read_state(rs.index, rs.request_ctx)
+        g.core.advance(rd)
+        g.release_apply_waiters()
+        if rd.soft_state is not None:
+            g.on_role_change()
 
     def _reload_meta(self) -> None:
         meta = load_meta(self.store, self.sm)
