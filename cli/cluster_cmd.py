@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from kvstore.cluster.local import LocalCluster
 from kvstore.errors import KVError
@@ -30,14 +31,23 @@ def cluster() -> None:
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the cluster.")
 def up(nodes: int, root: Path, shards: int, replication: int, leader_policy: str,
        timeout: float, foreground: bool) -> None:
-    """Launch NODES kvstore-node processes and wait until every shard has a leader."""
+    """Launch NODES kvstore-node processes and wait until every shard has a leader.
+
+    A DIR that holds a stopped cluster gets that cluster back: its nodes restart
+    with their data, addresses and configuration (the layout options must then
+    match it or be left out)."""
     if (root / "cluster.json").exists():
-        existing = LocalCluster.load(root)
-        if any(existing.alive(n) for n in existing.nodes):
+        c = LocalCluster.load(root)
+        if any(c.alive(n) for n in c.nodes):
             raise click.ClickException(f"a cluster is already running in {root}; "
                                        f"run 'kvctl cluster down --dir {root}' first")
-    c = LocalCluster.create(root, nodes, shards=shards, replication=replication,
-                            extra={"leader_policy": leader_policy})
+        _check_resume(c, root, nodes=len(c.nodes), shards=c.shards,
+                      replication=c.replication)
+        click.echo(f"restarting the cluster in {root} (its data, addresses and config)",
+                   err=True)
+    else:
+        c = LocalCluster.create(root, nodes, shards=shards, replication=replication,
+                                extra={"leader_policy": leader_policy})
     c.start()
     try:
         c.wait_ready(timeout)
@@ -52,6 +62,20 @@ def up(nodes: int, root: Path, shards: int, replication: int, leader_policy: str
         except KeyboardInterrupt:
             click.echo("stopping cluster", err=True)
             c.stop()
+
+
+def _check_resume(c: LocalCluster, root: Path, **existing: int) -> None:
+    """Refuse layout options given on the command line that differ from the cluster's."""
+    ctx = click.get_current_context()
+    for name, have in existing.items():
+        given = ctx.params[name]
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE and given != have:
+            raise click.ClickException(
+                f"{root} holds a {have}-{name} cluster, not {given}: leave --{name} out "
+                f"to restart it, or use another --dir")
+    if ctx.get_parameter_source("leader_policy") == ParameterSource.COMMANDLINE:
+        raise click.ClickException(f"{root} holds a cluster: change its policy with "
+                                   f"'kvctl leader policy' once it runs")
 
 
 @cluster.command()
