@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int, taken: Iterable[int] = ()) -> list[int]:
+    """`n` distinct free ports, none of them in `taken`. Each `free_port` is free
+    when drawn but not reserved, so two draws for one cluster could return the
+    same port (seen in CI: one node's Raft port was another's gRPC port)."""
+    seen = set(taken)
+    out: list[int] = []
+    while len(out) < n:
+        port = free_port()
+        if port not in seen:
+            seen.add(port)
+            out.append(port)
+    return out
 
 
 @dataclass
@@ -117,8 +132,8 @@ class LocalCluster:
         for nid in range(1, n + 1):
             d = root / f"n{nid}"
             d.mkdir(exist_ok=True)
-            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d,
-                                    raft_port=free_port())
+            grpc_port, raft_port = free_ports(2, c._ports())
+            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{grpc_port}", d, raft_port=raft_port)
         for node in c.nodes.values():
             node.config_path.write_text(c._toml(node))
         c.save()
@@ -161,6 +176,11 @@ class LocalCluster:
         for node in self.nodes.values():
             node.config_path.write_text(self._toml(node))
 
+    def _ports(self) -> set[int]:
+        """The ports this cluster's nodes were given (gRPC and raw Raft)."""
+        return {int(n.addr.rsplit(":", 1)[1]) for n in self.nodes.values()} | {
+            n.raft_port for n in self.nodes.values() if n.raft_port}
+
     def add_node(self, nid: int | None = None) -> NodeProc:
         """A new node configured to join the running cluster (not started, not yet a member:
         `kvctl node add` / `kvstore.cluster.admin.add_node` makes it one)."""
@@ -170,8 +190,9 @@ class LocalCluster:
         d = self.root / f"n{nid}"
         d.mkdir(exist_ok=True)
         seeds = [n.addr for n in self.nodes.values()]
-        node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{free_port()}", d, join=seeds,
-                                          raft_port=free_port())
+        grpc_port, raft_port = free_ports(2, self._ports())
+        node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{grpc_port}", d, join=seeds,
+                                          raft_port=raft_port)
         node.config_path.write_text(self._toml(node))
         self.save()
         return node

@@ -368,7 +368,10 @@ class RaftCore:
         if self.commit_notice_pending:
             if self.role != StateRole.LEADER or leader.commit_told_to_all(self):
                 self.commit_notice_pending = False
-            elif not self.cfg.defer_commit_notices:
+            elif not self.cfg.defer_commit_notices or (
+                    self._prev_hard.commit < self.pending_conf_index <= self.log.committed):
+                # A conf change just committed: tell everyone now, while a member it
+                # removes is still in the progress table (later it would never learn).
                 self.flush_commit_notice()
         rd = Ready(
             entries=self.log.unstable_entries(),

@@ -222,3 +222,20 @@ def test_4_2_3_last_voter_catches_up_with_a_term_raised_by_a_removed_member() ->
     net.core(2).propose(b"after the demotion")
     net.stabilize()
     assert net.data_applied(1)[-1] == b"after the demotion"
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_removed_follower_learns_its_removal_committed(defer: bool) -> None:
+    """The leader drops a removed member from its progress table once it applies the
+    change; the commit notice must reach that member before, or it never applies its
+    own removal (its node then keeps a zombie replica that campaigns forever)."""
+    net = Network([1, 2, 3], defer_commit_notices=defer)
+    net.elect(1)
+    net.core(1).propose(b"x")
+    net.stabilize()
+    net.core(1).propose_conf_change(cc((CT.REMOVE_NODE, 3)))
+    net.stabilize()  # no host timer here: a deferred notice would never go out
+    assert net.core(1).conf_state().voters == [1, 2]
+    removal = net.core(1).log.last_index()
+    assert net.core(3).log.committed >= removal
+    assert net.nodes[3].applied[-1].index == removal  # node 3 applied its removal

@@ -25,7 +25,7 @@ import grpc
 
 from kvstore.bench.etcd import etcd_rpc_pb2 as pb
 from kvstore.bench.etcd import etcd_rpc_pb2_grpc as pb_grpc
-from kvstore.cluster.local import free_port
+from kvstore.cluster.local import free_ports
 from kvstore.errors import ConfigError, Unavailable
 
 INSTALL_HINT = ("install it with 'apt-get update && apt-get install -y etcd-server' "
@@ -73,9 +73,10 @@ class EtcdCluster:
             raise ConfigError("an etcd cluster needs at least one member")
         self.binary = binary
         self.root = root
+        ports = free_ports(2 * members)
         self.members = [
-            EtcdMember(f"m{i}", f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}",
-                       root / f"m{i}")
+            EtcdMember(f"m{i}", f"127.0.0.1:{ports[2 * i - 2]}",
+                       f"127.0.0.1:{ports[2 * i - 1]}", root / f"m{i}")
             for i in range(1, members + 1)
         ]
 
