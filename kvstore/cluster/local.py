@@ -73,12 +73,14 @@ def free_ports(n: int, taken: Iterable[int] = ()) -> list[int]:
     same port (seen in CI: one node's Raft port was another's gRPC port)."""
     seen = set(taken)
     out: list[int] = []
-    while len(out) < n:
+    for _ in range(100 * n):
         port = free_port()
         if port not in seen:
             seen.add(port)
             out.append(port)
-    return out
+            if len(out) == n:
+                return out
+    raise Unavailable(f"could not find {n} distinct free ports")
 
 
 @dataclass
