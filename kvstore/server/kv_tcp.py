@@ -29,16 +29,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import msgpack
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from kvstore.framing import FrameError, FrameReader, frame_bytes, parse_hello, tune_socket
+from kvstore.framing import FrameError, frame_bytes, parse_hello
 from kvstore.logging import get_logger
 from kvstore.proto import kv_pb2
 from kvstore.rpc_status import error_to_proto
-from kvstore.transport.tcp import Listener
+from kvstore.transport.tcp import AcceptedLink, Listener
 
 log = get_logger("kvstore.server.kv_tcp")
 
@@ -49,7 +49,7 @@ MAX_FRAME = 64 << 20  # as the gRPC server's max_receive_message_length
 Handle = Callable[[kv_pb2.MultiBatchRequest], Awaitable[kv_pb2.MultiBatchResponse]]
 
 
-class KVLinkProtocol(asyncio.Protocol):
+class KVLinkProtocol(AcceptedLink):
     """The node's side of one client link."""
 
     def __init__(self, node_id: int, cluster_id: str, handle: Handle,
@@ -59,14 +59,9 @@ class KVLinkProtocol(asyncio.Protocol):
         self.handle = handle
         self.max_inflight = max_inflight
         self.greeted = False
-        self._reader = FrameReader()
-        self._transport: asyncio.Transport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        tune_socket(transport.get_extra_info("socket"))
+        super().__init__()
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -124,18 +119,9 @@ class KVLinkProtocol(asyncio.Protocol):
             self._transport.write(frame_bytes(body))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        self._reader.clear()
+        super().connection_lost(exc)
         for t in list(self._tasks):
             t.cancel()
-
-    @property
-    def open(self) -> bool:
-        return self._transport is not None
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
     def _reject(self, why: str) -> None:
         peer: Any = self._transport.get_extra_info("peername") if self._transport else None

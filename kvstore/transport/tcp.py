@@ -39,7 +39,7 @@ from kvstore.transport.wire import MAX_BATCH_BYTES, decode_batch
 
 log = get_logger("kvstore.transport.tcp")
 
-__all__ = ["MAGIC", "Listener", "TcpRaftProtocol", "TcpRaftServer", "frame", "hello",
+__all__ = ["MAGIC", "AcceptedLink", "Listener", "TcpRaftProtocol", "TcpRaftServer", "frame", "hello",
            "tune_socket"]
 
 MAGIC = "kvstore-raft/1"
@@ -52,7 +52,32 @@ def hello(cluster_id: str, frm: int, to: int) -> bytes:
     return cast(bytes, msgpack.packb([MAGIC, cluster_id, frm, to], use_bin_type=True))
 
 
-class TcpRaftProtocol(asyncio.Protocol):
+class AcceptedLink(asyncio.Protocol):
+    """What every accepting side of a raw link shares: its transport, its frame
+    reader, and being tracked and closed by a `Listener`."""
+
+    def __init__(self) -> None:
+        self._reader = FrameReader()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        tune_socket(transport.get_extra_info("socket"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._reader.clear()
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class TcpRaftProtocol(AcceptedLink):
     """Accepting side of one raw link (asyncio calls `data_received` per read)."""
 
     def __init__(self, node_id: int, cluster_id: str, peers: Mapping[int, str],
@@ -63,12 +88,7 @@ class TcpRaftProtocol(asyncio.Protocol):
         self.deliver = deliver
         self.on_reject = on_reject
         self.frm = 0  # set by a valid hello
-        self._reader = FrameReader()
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        tune_socket(transport.get_extra_info("socket"))
+        super().__init__()
 
     def data_received(self, data: bytes) -> None:
         reader = self._reader
@@ -91,18 +111,6 @@ class TcpRaftProtocol(asyncio.Protocol):
         if type(frm) is not int or frm == self.node_id or frm not in self.peers:
             raise DecodeError(f"node {frm!r} is not a known peer")
         self.frm = frm
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        self._reader.clear()
-
-    @property
-    def open(self) -> bool:
-        return self._transport is not None
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
     def _reject(self, why: str) -> None:
         log.warning("raft.tcp_rejected", peer=self.frm, error=why)
