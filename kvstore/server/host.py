@@ -257,7 +257,7 @@ class MultiRaftHost:
         for g in self.groups.values():
             if g.batch_cmds or g.read_batch:
                 g.flush(lambda cmds: self.sm.encode_batch(cmds, now_ms))
-        self._notices.flush_due(self.groups.values())  # after the proposals' appends
+        self._notices.flush_due(self.groups)  # after the proposals' appends
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return

@@ -90,3 +90,35 @@ async def test_a_loaded_leader_sends_no_separate_notices(tmp_path: Path) -> None
             h.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         trio.close()
+
+
+async def test_a_notice_waits_its_own_delay(tmp_path: Path) -> None:
+    """The timer armed for one notice must not send a younger one early: the delay
+    counts from when each notice became pending (notices.py)."""
+    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=1000.0, quiesce_ticks=0)
+    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
+    loop = asyncio.get_running_loop()
+    try:
+        await _lead(trio)
+        for h in trio.hosts.values():
+            h.set_clock_rate(0.0001)
+        await asyncio.sleep(0.1)
+        sess = ShardSession()
+        await _put(trio, sess, b"a")  # its notice is pending: the timer fires ~1 s later
+        first_done = loop.time()
+        await asyncio.sleep(0.6)
+        second = await _put(trio, sess, b"b")  # carries a's commit; b's notice is pending
+        await asyncio.sleep(max(0.0, first_done + 1.2 - loop.time()))  # a's timer has fired
+        leader = trio.leader_of(GROUP)
+        followers = [h.group(GROUP) for h in trio.hosts.values() if h is not leader]
+        assert all(g is not None and g.core.commit_index < second for g in followers), (
+            "b's notice left before its own delay")
+        deadline = time.monotonic() + 10
+        while not all(g is not None and g.core.commit_index >= second for g in followers):
+            assert time.monotonic() < deadline, "b's notice never left"
+            await asyncio.sleep(0.01)
+    finally:
+        for h in trio.hosts.values():
+            h.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trio.close()
