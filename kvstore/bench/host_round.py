@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kvstore.client.core import ShardSession
+from kvstore.client.session import ShardSession
 from kvstore.logging import configure
 from kvstore.raft import Message, StateRole
 from kvstore.server.cluster_view import ClusterView, map_from_meta

@@ -18,7 +18,6 @@ not have been applied.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from kvstore.client.batcher import Batcher, BatchKey
 from kvstore.client.breaker import CircuitBreaker
 from kvstore.client.retry import RetryPolicy
 from kvstore.client.router import Router, check_key, check_value
+from kvstore.client.session import ShardSession
 from kvstore.client.stream import BatchStream, StreamUnsupported
 from kvstore.client.tcp_link import TcpBatchLink, discover
 from kvstore.errors import (
@@ -53,6 +53,7 @@ CONSISTENCY = {
 _LEADER_LEVELS = (kv_pb2.CONSISTENCY_LINEARIZABLE, kv_pb2.CONSISTENCY_LEASE)
 _WRITE = -1  # batch-key consistency slot for writes (always to the leader)
 _NODE_FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+LINK_RECHECK_S = 60.0
 
 
 def parse_consistency(level: str) -> int:
@@ -61,32 +62,6 @@ def parse_consistency(level: str) -> int:
     except (KeyError, TypeError):
         raise InvalidArgument(f"unknown consistency level {level!r}; expected one of "
                               f"{', '.join(CONSISTENCY)}") from None
-
-
-class ShardSession:
-    """Exactly-once state for one shard: an id, the next seq and the seqs in flight.
-
-    Sessions are per shard because each shard's state machine keeps its own
-    session table; ack_seq (all seqs up to it are answered) lets the server
-    drop the results it keeps for retries."""
-
-    __slots__ = ("client_id", "outstanding", "seq")
-
-    def __init__(self) -> None:
-        self.client_id = os.urandom(16)
-        self.seq = 0
-        self.outstanding: set[int] = set()
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        self.outstanding.add(self.seq)
-        return self.seq
-
-    def done(self, seq: int) -> None:
-        self.outstanding.discard(seq)
-
-    def ack_seq(self) -> int:
-        return (min(self.outstanding) - 1) if self.outstanding else self.seq
 
 
 class KVClient:
@@ -132,6 +107,10 @@ class KVClient:
         self._streams: dict[str, BatchStream] = {}
         self.tcp_batches = tcp_batches and stream_batches
         self._links: dict[str, TcpBatchLink | None] = {}  # None: the node offers none
+        # A node that offered no link is asked again after this long (it may have
+        # been upgraded, or restarted with client_transport = "tcp").
+        self.link_recheck_s = LINK_RECHECK_S
+        self._no_link_until: dict[str, float] = {}
         self._proxied = frozenset((address_overrides or {}).values())
         self._closed = False
 
@@ -197,6 +176,9 @@ class KVClient:
         return st
 
     async def _link(self, addr: str) -> TcpBatchLink | None:
+        loop = asyncio.get_running_loop()
+        if self._links.get(addr, False) is None and loop.time() >= self._no_link_until[addr]:
+            del self._links[addr]
         if addr not in self._links:
             link = await discover(self.kv_stub(addr), addr, self.cluster_id, self.rpc_timeout)
             if addr in self._links:  # a concurrent caller was first
@@ -204,6 +186,7 @@ class KVClient:
                     await link.aclose()
             else:
                 self._links[addr] = link
+                self._no_link_until[addr] = loop.time() + self.link_recheck_s
         return self._links[addr]
 
     async def _multi_batch(self, addr: str, req: kv_pb2.MultiBatchRequest

@@ -1,6 +1,7 @@
 """The client's raw TCP batch links against real node processes: found with
 KV.LinkInfo, used for every batch, found again after a node restarts on another
-port, and replaced by the gRPC stream where a node offers none."""
+port, replaced by the gRPC stream where a node offers none, and asked for again
+later (a node may start offering one)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,30 @@ async def test_a_node_without_the_link_gets_the_stream(tmp_path: Path) -> None:
             await _round_trip(kv, "s", 100)
             assert kv._links and all(link is None for link in kv._links.values())
             assert kv._streams and all(st.opened == 1 for st in kv._streams.values())
+    finally:
+        c.stop()
+
+
+async def test_a_node_that_starts_offering_the_link_is_asked_again(tmp_path: Path) -> None:
+    c = start_cluster(tmp_path / "c", extra={"client_transport": "grpc"})
+    try:
+        async with KVClient(c.endpoints, timeout=30.0) as kv:
+            kv.link_recheck_s = 0.5
+            await asyncio.to_thread(wait_leaders, c.endpoints, 60.0)  # spread: one each
+            await _round_trip(kv, "u", 64)
+            assert set(kv._links) == set(c.endpoints)
+            assert all(link is None for link in kv._links.values())
+            c.stop()
+            c.extra = {}  # the upgrade: every node offers its raw link again
+            for node in c.nodes.values():
+                node.config_path.write_text(c._toml(node))
+            c.start()
+            assert [await _link_port(a) for a in c.endpoints] != [0, 0, 0]
+            await asyncio.to_thread(wait_leaders, c.endpoints, 60.0)
+            await asyncio.sleep(0.6)
+            await _round_trip(kv, "v", 64)
+            used = [a for a, link in kv._links.items() if link is not None and link.opened]
+            assert used, kv._links
     finally:
         c.stop()
 

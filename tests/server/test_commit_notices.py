@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kvstore.bench.host_round import Trio
-from kvstore.client.core import ShardSession
+from kvstore.client.session import ShardSession
 from kvstore.statemachine import Op, make_command
 
 GROUP = 1
