@@ -6,9 +6,10 @@ output is `ready()`. Randomness comes only from the injected `random.Random`,
 so the same seed and inputs give the same outputs.
 
 This module holds what is common to every role: `step`'s dispatch, role
-transitions, timers, sending, local requests and the Ready/advance
-hand-shake. Elections are started and counted in candidate.py; the term rules
-and vote answers are in votes.py; the per-role step functions live in
+transitions, timers, sending, local requests (proposals and configuration
+changes in proposals.py) and the Ready/advance hand-shake. Elections are
+started and counted in candidate.py; the term rules and vote answers are in
+votes.py; the per-role step functions live in
 leader.py, candidate.py and follower.py (as etcd-io/raft's
 stepLeader/stepCandidate/stepFollower).
 """
@@ -18,22 +19,21 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from kvstore.raft import candidate, follower, leader, quiesce, votes
-from kvstore.raft.codec import DecodeError, decode_conf_change, encode_conf_change
+from kvstore.raft import candidate, follower, leader, proposals, quiesce, votes
+from kvstore.raft.codec import DecodeError, decode_conf_change
 from kvstore.raft.config import Config, ReadOnlyOption
-from kvstore.raft.errors import NotLeaderError, ProposalDropped
+from kvstore.raft.errors import ProposalDropped
 from kvstore.raft.log import RaftLog
 from kvstore.raft.progress import Progress
 from kvstore.raft.read_only import ReadOnly
 from kvstore.raft.storage import Storage
-from kvstore.raft.tracker import ProgressTracker, TrackerConfig, apply_conf_change
+from kvstore.raft.tracker import ProgressTracker, TrackerConfig
 from kvstore.raft.types import (
     LOCAL_MESSAGES,
     NONE,
     ConfChange,
     ConfState,
     Entry,
-    EntryType,
     HardState,
     Message,
     MessageType,
@@ -270,45 +270,13 @@ class RaftCore:
 
     # --- local requests ----------------------------------------------------
     def propose(self, data: bytes) -> int:
-        if self.leaving:
-            # Raft §4.2.2 with apply-time configurations: once this leader applies
-            # its removal it steps down, maybe before the others learn the change
-            # committed. Members still in the older configuration may then need its
-            # vote, which it only gives if its log is no longer than theirs: so it
-            # must append nothing after the change that removes it.
-            raise ProposalDropped("this leader is leaving the voters (a configuration "
-                                  "change removes it); propose to the next leader")
-        return self._propose(Entry(self.term, 0, EntryType.NORMAL, data))
+        return proposals.propose(self, data)
 
     def propose_conf_change(self, cc: ConfChange) -> int:
-        new = None
-        if self.role == StateRole.LEADER:
-            if self.pending_conf_index > self.log.applied:
-                raise ProposalDropped("a configuration change is still pending")
-            new = apply_conf_change(self.trk.config, cc)
-            if new is None:
-                raise ProposalDropped("invalid configuration change for the current config")
-        index = self._propose(Entry(self.term, 0, EntryType.CONF_CHANGE, encode_conf_change(cc)))
-        self.pending_conf_index = index
-        if new is not None and self.id not in new.incoming:
-            self.leaving = True
-        return index
+        return proposals.propose_conf_change(self, cc)
 
     def _propose(self, e: Entry) -> int:
-        self._touch()
-        if self.role != StateRole.LEADER:
-            raise NotLeaderError(self.leader_id)
-        if self.lead_transferee != NONE:
-            raise ProposalDropped("leadership transfer in progress")
-        if self.id not in self.trk.progress:
-            raise ProposalDropped("this node was removed from the group")
-        limit = self.cfg.max_uncommitted_entries_size
-        if limit and self.uncommitted_size and self.uncommitted_size + len(e.data) > limit:
-            raise ProposalDropped("too many uncommitted entries")
-        self.uncommitted_size += len(e.data)
-        leader.append_entries(self, [e])
-        leader.bcast_append(self)
-        return e.index
+        return proposals.propose_entry(self, e)
 
     def read_index(self, ctx: bytes) -> None:
         self._touch()
@@ -343,13 +311,7 @@ class RaftCore:
 
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
         """Called by the host after applying a committed CONF_CHANGE entry."""
-        self._touch()
-        new = apply_conf_change(self.trk.config, cc)
-        if new is not None:
-            self.trk.set_config(new, self.log.last_index() + 1)
-            if self.role == StateRole.LEADER:
-                leader.on_config_changed(self)
-        return self.conf_state()
+        return proposals.apply_conf_change(self, cc)
 
     # --- Ready -------------------------------------------------------------
     def has_ready(self) -> bool:

@@ -40,11 +40,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from kvstore.errors import NotLeader, Unavailable
+from kvstore.errors import Unavailable
 from kvstore.logging import get_logger
 from kvstore.raft import (
     Config,
-    ConfState,
     Message,
     MessageType,
     RaftCore,
@@ -65,7 +64,8 @@ from kvstore.server.placement_driver import (
 )
 from kvstore.server.raft_clock import RaftClock
 from kvstore.server.rebalance import decode_epoch
-from kvstore.server.replica_gc import GC_PROBE_TICKS, gc_hint, gc_probes, is_hint, obeys_gc_hint
+from kvstore.server.replica_gc import GC_PROBE_TICKS, gc_probes
+from kvstore.server.replicas import ReplicaLifecycle
 from kvstore.server.snapshots import staged_path
 from kvstore.server.writer import StorageWriter
 from kvstore.sharding.meta import META_GROUP, ClusterMeta
@@ -77,10 +77,6 @@ log = get_logger("kvstore.host")
 BALANCE_EVERY_TICKS = 40
 REBALANCE_EVERY_TICKS = 5
 MAX_CATCHUP_TICKS = 64
-MAX_NEW_REPLICAS_PER_TURN = 64
-# After destroying a removed replica, ignore leader messages for it this long.
-GC_QUIET_TICKS = 40
-_LEADER_MESSAGES = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT)
 SendFn = Callable[[int, list[tuple[int, Message]]], None]
 SnapshotFn = Callable[[int, Message], None]
 
@@ -120,7 +116,6 @@ class MultiRaftHost:
         self.snapshots_installed = 0
         self.groups: dict[int, Group] = {}
         self._inbox: deque[tuple[int, Message]] = deque()
-        self._new_replicas: dict[int, list[Message]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self.turns = 0
@@ -131,9 +126,7 @@ class MultiRaftHost:
         self.rebalance_steps = 0
         # Per group, computed on the loop thread before each persist (compaction.py).
         self._floors: dict[int, int] = {}
-        self._removed: set[int] = set()
-        self._stale: set[int] = set()  # told by a member that it was removed (replica_gc.py)
-        self._quiet_until: dict[int, int] = {}
+        self._replicas = ReplicaLifecycle(self.node_id, cfg.shards, store)
         self._max_lag = max(cfg.log_retain_entries, 10 * cfg.snapshot_entries)
         self._writer = StorageWriter(f"storage-writer-{self.node_id}")
         self._persister = Persister(cfg, store, sm)
@@ -156,43 +149,6 @@ class MultiRaftHost:
         g = self.groups[gid] = Group(gid, core, self.cfg.max_pending_proposals)
         return g
 
-    def _destroy_removed(self) -> None:
-        """Delete replicas this node applied its own removal from (TiKV's replica GC),
-        and replicas a member proved stale (replica_gc.py).
-
-        Runs at the start of a turn, when no write batch is open. The term and
-        vote survive in a tombstone (NodeStore.destroy_group). Leader messages
-        already in flight would re-create an empty replica at once, so such
-        messages are ignored for a while (GC_QUIET_TICKS)."""
-        removed, self._removed = self._removed, set()
-        stale, self._stale = self._stale, set()
-        for gid in sorted(removed | stale):
-            g = self.groups.get(gid)
-            if g is None or (gid not in stale and self.node_id in g.core.trk.config.all_ids()):
-                continue  # re-added meanwhile
-            g.fail_everything(NotLeader(f"node {self.node_id} no longer holds shard {gid}",
-                                        shard=gid, leader_hint=g.core.leader_id))
-            del self.groups[gid]
-            self.store.destroy_group(gid)
-            self._quiet_until[gid] = self.ticks + GC_QUIET_TICKS
-            log.info("host.replica_destroyed", group=gid)
-
-    def _create_replicas(self) -> None:
-        """Create empty replicas for groups a leader started sending to (after a conf change).
-
-        Runs at the start of a turn, when no write batch is open. The new
-        replica knows no configuration; it learns it from the snapshot its
-        leader must send (see INIT_INDEX)."""
-        pending, self._new_replicas = self._new_replicas, {}
-        for gid, msgs in pending.items():
-            if self._quiet_until.get(gid, 0) > self.ticks:
-                continue
-            if gid not in self.groups:
-                self.store.bootstrap_group(gid, ConfState())
-                self._open_group(gid)
-                log.info("host.replica_created", group=gid, leader=msgs[0].frm)
-            self._inbox.extend((gid, m) for m in msgs)
-
     # --- inputs ------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
@@ -206,9 +162,8 @@ class MultiRaftHost:
         for gid, m in items:
             if gid in groups:
                 self._inbox.append((gid, m))
-            elif (0 <= gid <= self.cfg.shards and m.type in _LEADER_MESSAGES
-                  and len(self._new_replicas) < MAX_NEW_REPLICAS_PER_TURN):
-                self._new_replicas.setdefault(gid, []).append(m)
+            else:
+                self._replicas.offer(gid, m)
         self._wake.set()
 
     @property
@@ -248,10 +203,9 @@ class MultiRaftHost:
     async def turn(self) -> None:
         self.turns += 1
         self._deliver_due_ticks()
-        if self._removed or self._stale:
-            self._destroy_removed()
-        if self._new_replicas:
-            self._create_replicas()
+        if self._replicas.pending():
+            self._replicas.destroy(self.groups, self.ticks)
+            self._inbox.extend(self._replicas.create(self.groups, self.ticks, self._open_group))
         self._step_inbox()
         now_ms = int(time.time() * 1000)
         for g in self.groups.values():
@@ -301,7 +255,7 @@ class MultiRaftHost:
                 g.core.apply_conf_change(cc)
                 g.conf_epoch = max(g.conf_epoch, decode_epoch(cc.context))
                 if self.node_id not in g.core.trk.config.all_ids():
-                    self._removed.add(g.gid)
+                    self._replicas.removed.add(g.gid)
             g.on_applied(index, term, results)
         for rs in rd.read_states:
             g.on_read_state(rs.index, rs.request_ctx)
@@ -370,19 +324,8 @@ class MultiRaftHost:
             if g is None:
                 continue
             if m.frm not in g.core.trk.progress or m.type == MessageType.REPLICA_GC:
-                self._stranger(g, m)  # rare: a stale, a new or a removed replica
+                self._replicas.stranger(g, m, self._send)  # rare: stale, new or removed
             g.core.step(m)
-
-    def _stranger(self, g: Group, m: Message) -> None:
-        """A message from outside this replica's configuration, or a GC hint (replica_gc.py)."""
-        if is_hint(m):
-            if obeys_gc_hint(g.core, m):
-                log.info("host.replica_stale", group=g.gid, hint_from=m.frm, index=m.index)
-                self._stale.add(g.gid)
-            return
-        hint = gc_hint(g.core, m)
-        if hint is not None:
-            self._send(m.frm, [(g.gid, hint)])
 
     def _post_early(self, applied: dict[int, list[Applied]]) -> None:
         """Writer thread: hand write results to the loop before the fsync."""

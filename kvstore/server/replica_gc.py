@@ -1,7 +1,7 @@
 """Stale replicas: telling a replica it was removed while it was not listening.
 
 A replica applies its own removal and is destroyed by its host (host.py,
-`_destroy_removed`). A replica whose node was down, or cut off, while the
+replicas.py). A replica whose node was down, or cut off, while the
 group removed it never sees that entry: nobody in the new configuration
 sends it anything. It wakes up believing it is still a member and campaigns
 forever. TiKV answers such a peer with a GC message; so do we.

@@ -116,7 +116,7 @@ def test_a_member_removed_and_added_back_keeps_its_storage_and_vote() -> None:
 
 
 @pytest.mark.xfail(strict=True, raises=Violation, reason=(
-    "host limit (kvstore/server/host.py): a host creates a replica only for a leader's "
+    "host limit (kvstore/server/replicas.py): a host creates a replica only for a leader's "
     "message, so a voter promoted before any leader message reached it drops the vote "
     "requests the group needs once the leader is gone. Not reachable through the node's "
     "rules: rebalance and Admin promote only learners that acknowledged the leader "
