@@ -6,7 +6,9 @@ only from the host's notice timer (or, with delay 0, from the eager notice)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,24 @@ async def _lead(trio: Trio) -> None:
     while trio.leader_of(GROUP) is None:
         assert time.monotonic() < deadline, "no leader within 30 s"
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _still_trio(tmp_path: Path, delay_ms: float) -> AsyncIterator[Trio]:
+    """Three running hosts with a leader, whose Raft clocks then all but stop."""
+    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=delay_ms, quiesce_ticks=0)
+    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
+    try:
+        await _lead(trio)
+        for h in trio.hosts.values():
+            h.set_clock_rate(0.0001)  # the next tick (and heartbeat) is minutes away
+        await asyncio.sleep(0.1)  # let a heartbeat already sent arrive
+        yield trio
+    finally:
+        for h in trio.hosts.values():
+            h.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trio.close()
 
 
 async def _put(trio: Trio, sess: ShardSession, key: bytes) -> int:
@@ -42,13 +62,7 @@ async def _put(trio: Trio, sess: ShardSession, key: bytes) -> int:
 @pytest.mark.parametrize("delay_ms", [5.0, 0.0])
 async def test_followers_learn_commits_without_heartbeats(tmp_path: Path,
                                                           delay_ms: float) -> None:
-    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=delay_ms, quiesce_ticks=0)
-    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
-    try:
-        await _lead(trio)
-        for h in trio.hosts.values():
-            h.set_clock_rate(0.0001)  # the next tick (and heartbeat) is minutes away
-        await asyncio.sleep(0.1)  # let a heartbeat already sent arrive
+    async with _still_trio(tmp_path, delay_ms) as trio:
         sess = ShardSession()
         for i in range(3):
             index = await _put(trio, sess, b"k%d" % i)
@@ -61,22 +75,11 @@ async def test_followers_learn_commits_without_heartbeats(tmp_path: Path,
                     f"below commit {index}")
                 await asyncio.sleep(0.005)
             assert leader is not None and not leader.group(GROUP).core.commit_notice_pending
-    finally:
-        for h in trio.hosts.values():
-            h.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        trio.close()
 
 
 async def test_a_loaded_leader_sends_no_separate_notices(tmp_path: Path) -> None:
     """Back-to-back writes: each commit rides the next write's append."""
-    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=1000.0, quiesce_ticks=0)
-    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
-    try:
-        await _lead(trio)
-        for h in trio.hosts.values():
-            h.set_clock_rate(0.0001)
-        await asyncio.sleep(0.1)
+    async with _still_trio(tmp_path, 1000.0) as trio:
         sess = ShardSession()
         indexes = [await _put(trio, sess, b"w%d" % i) for i in range(5)]
         leader = trio.leader_of(GROUP)
@@ -85,24 +88,13 @@ async def test_a_loaded_leader_sends_no_separate_notices(tmp_path: Path) -> None
         # applied all but the last write well before the 1 s notice timer fires.
         assert all(g is not None and g.core.commit_index >= indexes[-2] for g in followers)
         assert leader is not None and leader.group(GROUP).core.commit_notice_pending
-    finally:
-        for h in trio.hosts.values():
-            h.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        trio.close()
 
 
 async def test_a_notice_waits_its_own_delay(tmp_path: Path) -> None:
     """The timer armed for one notice must not send a younger one early: the delay
     counts from when each notice became pending (notices.py)."""
-    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=1000.0, quiesce_ticks=0)
-    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
     loop = asyncio.get_running_loop()
-    try:
-        await _lead(trio)
-        for h in trio.hosts.values():
-            h.set_clock_rate(0.0001)
-        await asyncio.sleep(0.1)
+    async with _still_trio(tmp_path, 1000.0) as trio:
         sess = ShardSession()
         await _put(trio, sess, b"a")  # its notice is pending: the timer fires ~1 s later
         first_done = loop.time()
@@ -117,8 +109,3 @@ async def test_a_notice_waits_its_own_delay(tmp_path: Path) -> None:
         while not all(g is not None and g.core.commit_index >= second for g in followers):
             assert time.monotonic() < deadline, "b's notice never left"
             await asyncio.sleep(0.01)
-    finally:
-        for h in trio.hosts.values():
-            h.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        trio.close()
