@@ -285,15 +285,18 @@ class KVClient:
         return list(zip(shards, resp.responses, strict=False))
 
     # --- one op with routing and retries ------------------------------------
-    async def _execute(self, key: bytes, op: kv_pb2.Op, level: int) -> kv_pb2.OpResult:
+    async def _execute(self, key: bytes, op: kv_pb2.Op, level: int,
+                       shard: int = 0) -> kv_pb2.OpResult:
+        """Route `op` (to `shard` if given: the caller just looked it up), retrying."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         attempt = 0
         last: KVError | None = None
         while True:
-            if self.router.map is None:
-                await self.refresh_map()
-            shard = self.router.shard_for(key)
+            if not shard:
+                if self.router.map is None:
+                    await self.refresh_map()
+                shard = self.router.shard_for(key)
             try:
                 to_leader = level in _LEADER_LEVELS or level == _WRITE
                 addr = (self.router.leader_addr(shard) if to_leader
@@ -330,6 +333,7 @@ class KVClient:
                 what = "write may or may not have been applied" if level == _WRITE else "read"
                 raise Timeout(f"shard {shard}: gave up after {attempt} attempts "
                               f"({what}); last error: {last.message if last else 'none'}")
+            shard = 0  # look it up again: the map may have changed
 
     async def _sleep(self, attempt: int, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -343,7 +347,7 @@ class KVClient:
         sess = self.session(shard)
         op.seq = sess.next_seq()
         try:
-            return await self._execute(key, op, _WRITE)
+            return await self._execute(key, op, _WRITE, shard)
         except SessionExpired:
             # The server forgot us: whether this write applied is unknown. Start afresh.
             self.sessions.pop(shard, None)
