@@ -19,20 +19,23 @@ from kvstore.errors import KVError
 
 
 def make_client(address_overrides: Mapping[int, str], *, timeout: float,
-                consistency: str = "linearizable", seed: int | None = None) -> KVClient:
-    """A client with a fresh session whose every connection goes through the overrides."""
+                consistency: str = "linearizable", seed: int | None = None,
+                link_overrides: Mapping[int, str] | None = None) -> KVClient:
+    """A client with a fresh session whose every connection goes through the overrides
+    (its raw batch links through `link_overrides`; without them it uses gRPC streams)."""
     return KVClient(list(address_overrides.values()), consistency=consistency, timeout=timeout,
                     rpc_timeout=min(timeout, 1.0), seed=seed,
-                    address_overrides=address_overrides)
+                    address_overrides=address_overrides, link_overrides=link_overrides)
 
 
 async def connect_client(address_overrides: Mapping[int, str], *, timeout: float,
-                         consistency: str, seed: int, give_up: asyncio.Event
+                         consistency: str, seed: int, give_up: asyncio.Event,
+                         link_overrides: Mapping[int, str] | None = None
                          ) -> KVClient | None:
     """Open a client, retrying while no node answers, until `give_up` is set."""
     while not give_up.is_set():
         kv = make_client(address_overrides, timeout=timeout, consistency=consistency,
-                         seed=seed)
+                         seed=seed, link_overrides=link_overrides)
         try:
             await asyncio.wait_for(kv.connect(), timeout + 1.0)
             return kv

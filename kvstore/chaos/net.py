@@ -9,7 +9,9 @@ For nodes 1..n with real listen addresses, `ChaosNet` runs
   directed peer link for those (node a's `[raft_dial]`), cut and healed with
   the first, so the faults hit the transport nodes really use;
 - one proxy per client link (CLIENT, b): the chaos clients reach node b only
-  through it.
+  through it; given the nodes' raw client-link listeners (`link_addrs`), a
+  second one for those, cut and healed with the first, so the clients' faults
+  hit the raw batch links they really use.
 
 `cut(links, mode)` blocks exactly the given links and opens every other one;
 `heal()` opens all. Invariant: the set of blocked links is always exactly
@@ -30,9 +32,11 @@ Link = tuple[int, int]
 
 class ChaosNet:
     def __init__(self, node_addrs: Mapping[int, str],
-                 raft_addrs: Mapping[int, str] | None = None) -> None:
+                 raft_addrs: Mapping[int, str] | None = None,
+                 link_addrs: Mapping[int, str] | None = None) -> None:
         self.node_addrs = dict(sorted(node_addrs.items()))
         self.proxies: dict[Link, LinkProxy] = {}
+        # The second proxy of a link: raw Raft for peers, the raw batch link for clients.
         self.raft_proxies: dict[Link, LinkProxy] = {}
         for b, addr in self.node_addrs.items():
             for a in [CLIENT, *self.node_addrs]:
@@ -41,6 +45,8 @@ class ChaosNet:
                     self.proxies[(a, b)] = LinkProxy(name, addr)
                     if raft_addrs and a != CLIENT:
                         self.raft_proxies[(a, b)] = LinkProxy(f"{name} raft", raft_addrs[b])
+                    if link_addrs and a == CLIENT:
+                        self.raft_proxies[(a, b)] = LinkProxy(f"{name} link", link_addrs[b])
         self.blocked: frozenset[Link] = frozenset()
 
     def _all(self) -> list[tuple[Link, LinkProxy]]:
@@ -73,7 +79,12 @@ class ChaosNet:
     def raft_peer_addresses(self) -> dict[int, dict[int, str]]:
         """For each node, the address it must dial for each peer's raw Raft listener."""
         return {a: {b: p.address for (x, b), p in self.raft_proxies.items() if x == a}
-                for a in self.node_addrs if self.raft_proxies}
+                for a in self.node_addrs
+                if any(x != CLIENT for x, _ in self.raft_proxies)}
+
+    def client_link_addresses(self) -> dict[int, str]:
+        """Node id -> the address the chaos clients use for its raw batch link."""
+        return {b: p.address for (x, b), p in self.raft_proxies.items() if x == CLIENT}
 
     def client_addresses(self) -> dict[int, str]:
         """Node id -> the address the chaos clients use to reach it."""

@@ -97,7 +97,8 @@ class _Run:
     async def _open(self, rng: random.Random, give_up: asyncio.Event) -> KVClient | None:
         return await connect_client(self.net.client_addresses(), timeout=self.cfg.op_timeout_s,
                                     consistency=self.cfg.consistency,
-                                    seed=rng.randrange(1 << 32), give_up=give_up)
+                                    seed=rng.randrange(1 << 32), give_up=give_up,
+                                    link_overrides=self.net.client_link_addresses())
 
     async def _one(self, kv: KVClient, process: int, op: Op,
                    consistency: str | None = None) -> Outcome:
@@ -216,7 +217,8 @@ class _Run:
 
 async def _run_async(cfg: ChaosConfig, cluster: LocalCluster) -> RunStats:
     async with ChaosNet({n.node_id: n.addr for n in cluster.nodes.values()},
-                        {n.node_id: n.raft_addr for n in cluster.nodes.values()}) as net:
+                        {n.node_id: n.raft_addr for n in cluster.nodes.values()},
+                        {n.node_id: n.link_addr for n in cluster.nodes.values()}) as net:
         cluster.set_peer_addresses(net.peer_addresses(), net.raft_peer_addresses())
         try:
             await asyncio.to_thread(cluster.start)

@@ -72,7 +72,8 @@ class KVClient:
                  tcp_batches: bool = True,
                  retry: RetryPolicy | None = None, seed: int | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
-                 address_overrides: Mapping[int, str] | None = None) -> None:
+                 address_overrides: Mapping[int, str] | None = None,
+                 link_overrides: Mapping[int, str] | None = None) -> None:
         # address_overrides: node id -> address to dial instead of the one the
         # cluster's shard map names (clients behind proxies or NAT).
         # max_inflight_batches: Batch RPCs in flight per (node, consistency); ops
@@ -81,9 +82,10 @@ class KVClient:
         # (kvstore/client/stream.py) rather than as MultiBatch calls; unary
         # `interceptors` then see only the unary calls.
         # tcp_batches: where the node offers one, send them on its raw TCP link
-        # (kvstore/client/tcp_link.py), a third of a stream message's CPU. Not
-        # for nodes reached through address_overrides: the link would bypass
-        # the proxy. stream_batches=False turns both off.
+        # (kvstore/client/tcp_link.py), a third of a stream message's CPU. Not for
+        # nodes reached through address_overrides (the link would bypass the proxy)
+        # unless link_overrides names the link's address (node id -> HOST:PORT).
+        # stream_batches=False turns both off.
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -112,6 +114,9 @@ class KVClient:
         self.link_recheck_s = LINK_RECHECK_S
         self._no_link_until: dict[str, float] = {}
         self._proxied = frozenset((address_overrides or {}).values())
+        self._link_at = {addr: (link_overrides or {})[nid]
+                         for nid, addr in (address_overrides or {}).items()
+                         if nid in (link_overrides or {})}
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------
@@ -179,6 +184,9 @@ class KVClient:
         loop = asyncio.get_running_loop()
         if self._links.get(addr, False) is None and loop.time() >= self._no_link_until[addr]:
             del self._links[addr]
+        if addr not in self._links and (at := self._link_at.get(addr)) is not None:
+            host, port = at.rsplit(":", 1)  # as given: LinkInfo would name the node's port
+            self._links[addr] = TcpBatchLink(host, int(port), self.cluster_id)
         if addr not in self._links:
             link = await discover(self.kv_stub(addr), addr, self.cluster_id, self.rpc_timeout)
             if addr in self._links:  # a concurrent caller was first
@@ -192,7 +200,7 @@ class KVClient:
     async def _multi_batch(self, addr: str, req: kv_pb2.MultiBatchRequest
                            ) -> kv_pb2.MultiBatchResponse:
         """Raises KVError (a failed stream request) or AioRpcError (a failed call)."""
-        if self.tcp_batches and addr not in self._proxied:
+        if self.tcp_batches and (addr not in self._proxied or addr in self._link_at):
             link = await self._link(addr)
             if link is not None:
                 try:

@@ -93,10 +93,15 @@ class NodeProc:
     # Seeds of the running cluster, for a node added after creation (`add_node`).
     join: list[str] = field(default_factory=list)
     raft_port: int = 0  # its raw TCP Raft listener (0: any free port)
+    link_port: int = 0  # its raw client-link listener (0: any free port)
 
     @property
     def raft_addr(self) -> str:
         return f"127.0.0.1:{self.raft_port}"
+
+    @property
+    def link_addr(self) -> str:
+        return f"127.0.0.1:{self.link_port}"
 
     @property
     def config_path(self) -> Path:
@@ -134,8 +139,9 @@ class LocalCluster:
         for nid in range(1, n + 1):
             d = root / f"n{nid}"
             d.mkdir(exist_ok=True)
-            grpc_port, raft_port = free_ports(2, c._ports())
-            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{grpc_port}", d, raft_port=raft_port)
+            grpc_port, raft_port, link_port = free_ports(3, c._ports())
+            c.nodes[nid] = NodeProc(nid, f"127.0.0.1:{grpc_port}", d, raft_port=raft_port,
+                                    link_port=link_port)
         for node in c.nodes.values():
             node.config_path.write_text(c._toml(node))
         c.save()
@@ -151,7 +157,8 @@ class LocalCluster:
         for nid_s, info in raw["nodes"].items():
             nid = int(nid_s)
             c.nodes[nid] = NodeProc(nid, info["addr"], root / f"n{nid}", None, info.get("pid", 0),
-                                    info.get("join", []), info.get("raft_port", 0))
+                                    info.get("join", []), info.get("raft_port", 0),
+                                    info.get("link_port", 0))
         return c
 
     def save(self) -> None:
@@ -159,7 +166,7 @@ class LocalCluster:
             "cluster_id": self.cluster_id, "shards": self.shards,
             "replication": self.replication,
             "nodes": {str(n.node_id): {"addr": n.addr, "pid": n.pid, "join": n.join,
-                                       "raft_port": n.raft_port}
+                                       "raft_port": n.raft_port, "link_port": n.link_port}
                       for n in self.nodes.values()},
         }
         (self.root / "cluster.json").write_text(json.dumps(raw, indent=2))
@@ -179,9 +186,9 @@ class LocalCluster:
             node.config_path.write_text(self._toml(node))
 
     def _ports(self) -> set[int]:
-        """The ports this cluster's nodes were given (gRPC and raw Raft)."""
+        """The ports this cluster's nodes were given (gRPC, raw Raft and client link)."""
         return {int(n.addr.rsplit(":", 1)[1]) for n in self.nodes.values()} | {
-            n.raft_port for n in self.nodes.values() if n.raft_port}
+            p for n in self.nodes.values() for p in (n.raft_port, n.link_port) if p}
 
     def add_node(self, nid: int | None = None) -> NodeProc:
         """A new node configured to join the running cluster (not started, not yet a member:
@@ -192,9 +199,9 @@ class LocalCluster:
         d = self.root / f"n{nid}"
         d.mkdir(exist_ok=True)
         seeds = [n.addr for n in self.nodes.values()]
-        grpc_port, raft_port = free_ports(2, self._ports())
+        grpc_port, raft_port, link_port = free_ports(3, self._ports())
         node = self.nodes[nid] = NodeProc(nid, f"127.0.0.1:{grpc_port}", d, join=seeds,
-                                          raft_port=raft_port)
+                                          raft_port=raft_port, link_port=link_port)
         node.config_path.write_text(self._toml(node))
         self.save()
         return node
@@ -207,6 +214,8 @@ class LocalCluster:
         extra = "\n".join(f"{k} = {json.dumps(v)}" for k, v in self.extra.items())
         port = (f"raft_tcp_port = {node.raft_port}\n"
                 if node.raft_port and "raft_tcp_port" not in self.extra else "")
+        if node.link_port and "client_tcp_port" not in self.extra:
+            port += f"client_tcp_port = {node.link_port}\n"
         return (
             f'node_id = {node.node_id}\nlisten = "{node.addr}"\n'
             f'data_dir = "{node.dir / "data"}"\ncluster_id = "{self.cluster_id}"\n'

@@ -51,5 +51,6 @@ def test_a_cluster_never_gets_the_same_port_twice(tmp_path: Path) -> None:
     assert len(taken) == 100
     assert not set(free_ports(20, taken=taken)) & taken
     c = LocalCluster.create(tmp_path / "c", 7, shards=1)
-    ports = [p for n in c.nodes.values() for p in (int(n.addr.rsplit(":", 1)[1]), n.raft_port)]
-    assert len(ports) == len(set(ports)) == 14
+    ports = [p for n in c.nodes.values()
+             for p in (int(n.addr.rsplit(":", 1)[1]), n.raft_port, n.link_port)]
+    assert len(ports) == len(set(ports)) == 21

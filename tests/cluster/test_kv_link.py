@@ -123,3 +123,24 @@ async def test_a_node_reached_through_a_proxy_keeps_the_stream(
     finally:
         for p in proxies.values():
             await p.aclose()
+
+
+async def test_a_proxied_node_uses_the_link_its_overrides_name(cluster3: LocalCluster) -> None:
+    """Chaos clients dial both of a node's client ports through proxies."""
+    grpc_proxies = {nid: LinkProxy(f"client->{nid}", n.addr) for nid, n in cluster3.nodes.items()}
+    link_proxies = {nid: LinkProxy(f"client->{nid} link", n.link_addr)
+                    for nid, n in cluster3.nodes.items()}
+    for p in [*grpc_proxies.values(), *link_proxies.values()]:
+        await p.start()
+    try:
+        await asyncio.to_thread(wait_leaders, cluster3.endpoints, 60.0)  # spread: one each
+        overrides = {nid: p.address for nid, p in grpc_proxies.items()}
+        async with KVClient(list(overrides.values()), address_overrides=overrides,
+                            link_overrides={nid: p.address for nid, p in link_proxies.items()}
+                            ) as kv:
+            await _round_trip(kv, "q", 200)
+            assert kv._streams == {}  # every batch took a raw link, through its proxy
+            assert all(p.bytes_forwarded > 0 for p in link_proxies.values())
+    finally:
+        for p in [*grpc_proxies.values(), *link_proxies.values()]:
+            await p.aclose()
