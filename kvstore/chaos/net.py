@@ -36,8 +36,8 @@ class ChaosNet:
                  link_addrs: Mapping[int, str] | None = None) -> None:
         self.node_addrs = dict(sorted(node_addrs.items()))
         self.proxies: dict[Link, LinkProxy] = {}
-        # The second proxy of a link: raw Raft for peers, the raw batch link for clients.
         self.raft_proxies: dict[Link, LinkProxy] = {}
+        self.link_proxies: dict[Link, LinkProxy] = {}
         for b, addr in self.node_addrs.items():
             for a in [CLIENT, *self.node_addrs]:
                 if a != b:
@@ -46,11 +46,11 @@ class ChaosNet:
                     if raft_addrs and a != CLIENT:
                         self.raft_proxies[(a, b)] = LinkProxy(f"{name} raft", raft_addrs[b])
                     if link_addrs and a == CLIENT:
-                        self.raft_proxies[(a, b)] = LinkProxy(f"{name} link", link_addrs[b])
+                        self.link_proxies[(a, b)] = LinkProxy(f"{name} link", link_addrs[b])
         self.blocked: frozenset[Link] = frozenset()
 
     def _all(self) -> list[tuple[Link, LinkProxy]]:
-        return [*self.proxies.items(), *self.raft_proxies.items()]
+        return [*self.proxies.items(), *self.raft_proxies.items(), *self.link_proxies.items()]
 
     async def start(self) -> None:
         try:
@@ -79,12 +79,11 @@ class ChaosNet:
     def raft_peer_addresses(self) -> dict[int, dict[int, str]]:
         """For each node, the address it must dial for each peer's raw Raft listener."""
         return {a: {b: p.address for (x, b), p in self.raft_proxies.items() if x == a}
-                for a in self.node_addrs
-                if any(x != CLIENT for x, _ in self.raft_proxies)}
+                for a in self.node_addrs if self.raft_proxies}
 
     def client_link_addresses(self) -> dict[int, str]:
         """Node id -> the address the chaos clients use for its raw batch link."""
-        return {b: p.address for (x, b), p in self.raft_proxies.items() if x == CLIENT}
+        return {b: p.address for (_, b), p in self.link_proxies.items()}
 
     def client_addresses(self) -> dict[int, str]:
         """Node id -> the address the chaos clients use to reach it."""

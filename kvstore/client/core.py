@@ -114,9 +114,9 @@ class KVClient:
         self.link_recheck_s = LINK_RECHECK_S
         self._no_link_until: dict[str, float] = {}
         self._proxied = frozenset((address_overrides or {}).values())
-        self._link_at = {addr: (link_overrides or {})[nid]
-                         for nid, addr in (address_overrides or {}).items()
-                         if nid in (link_overrides or {})}
+        links = link_overrides or {}
+        self._link_at = {addr: links[nid] for nid, addr in (address_overrides or {}).items()
+                         if nid in links}
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------
