@@ -82,6 +82,10 @@ class NodeConfig:
     # after this many milliseconds if none goes out (kvstore/server/notices.py);
     # it bounds how far reads served by followers lag. 0: at once, as etcd does.
     commit_notice_delay_ms: float = 5.0
+    # A follower may hold committed entries back this many milliseconds and apply
+    # several rounds in one transaction (kvstore/server/apply_delay.py); reads it
+    # serves at `stale` see writes that much later. 0: apply with the next append.
+    follower_apply_delay_ms: float = 40.0
     max_key_bytes: int = 4096
     max_value_bytes: int = 1 << 20
     max_batch_ops: int = 4096
@@ -153,6 +157,8 @@ class NodeConfig:
                 raise ConfigError(f"{name} must be between 0 and 65535")
         if not 0 <= self.commit_notice_delay_ms <= 1000:
             raise ConfigError("commit_notice_delay_ms must be between 0 and 1000")
+        if not 0 <= self.follower_apply_delay_ms <= 10_000:
+            raise ConfigError("follower_apply_delay_ms must be between 0 and 10000")
         if self.quiesce_ticks < 0:
             raise ConfigError("quiesce_ticks must be >= 0 (0: never quiesce)")
         if self.snapshot_entries < 1 or self.log_retain_entries < 0:

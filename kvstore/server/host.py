@@ -50,6 +50,7 @@ from kvstore.raft import (
     Ready,
     StateRole,
 )
+from kvstore.server.apply_delay import DelayedApplies
 from kvstore.server.cluster_view import ClusterView, load_meta
 from kvstore.server.compaction import compact_floor
 from kvstore.server.config import NodeConfig
@@ -121,6 +122,7 @@ class MultiRaftHost:
         self.turns = 0
         self.clock = RaftClock(cfg.tick_ms)
         self._notices = DeferredNotices(cfg.commit_notice_delay_ms / 1000, self.wake)
+        self._applies = DelayedApplies(cfg.follower_apply_delay_ms / 1000, self.wake)
         self.balance_leaders = True
         self.transfers_started = 0
         self.rebalance_steps = 0
@@ -187,6 +189,7 @@ class MultiRaftHost:
         finally:
             ticker.cancel()
             self._notices.close()
+            self._applies.close()
             self._writer.close()
             for g in self.groups.values():
                 g.fail_everything(Unavailable("node shutting down"))
@@ -215,6 +218,7 @@ class MultiRaftHost:
         readies = [(g, g.core.ready()) for g in self.groups.values() if g.core.has_ready()]
         if not readies:
             return
+        held = self._applies.hold(readies)  # followers' applies that may wait (apply_delay.py)
         self._floors = {g.gid: compact_floor(g.core, g.core.applied_index, self._max_lag)
                         for g, _ in readies}
         jobs = [(g.gid, rd, g.core.trk.config.copy()) for g, rd in readies
@@ -245,7 +249,8 @@ class MultiRaftHost:
         self._notices.watch(g for g, _ in readies)
         if META_GROUP in applied or any(rd.snapshot and g.gid == META_GROUP for g, rd in readies):
             self._reload_meta()
-        if any(g.core.has_ready() for g, _ in readies) or self._inbox:
+        # A held group stays ready until it applies; its timer wakes the loop for that.
+        if any(g.core.has_ready() for g, _ in readies if g.gid not in held) or self._inbox:
             self._wake.set()
 
     def _advance(self, g: Group, rd: Ready, applied: Iterable[Applied]) -> None:

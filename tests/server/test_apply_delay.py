@@ -1,0 +1,134 @@
+"""Delayed follower apply (kvstore/server/apply_delay.py) on three real hosts in one
+process (LMDB, writer threads, the peer-link encoding). Commit notices go out at
+once (delay 0) and the Raft clocks all but stop, so a follower knows of every
+commit right away and only the apply delay decides when it applies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from kvstore.bench.host_round import Trio
+from kvstore.client.session import ShardSession
+from kvstore.server.group import Group
+from kvstore.server.host import MultiRaftHost
+from kvstore.statemachine import Op, make_command
+
+GROUP = 1
+
+
+@contextlib.asynccontextmanager
+async def _trio(tmp_path: Path, delay_ms: float) -> AsyncIterator[Trio]:
+    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=0.0, quiesce_ticks=0,
+                follower_apply_delay_ms=delay_ms)
+    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
+    try:
+        deadline = time.monotonic() + 30
+        while trio.leader_of(GROUP) is None:
+            assert time.monotonic() < deadline, "no leader within 30 s"
+            await asyncio.sleep(0.02)
+        await _until(lambda: all(g.core.commit_index == _leader(trio)[1].core.commit_index
+                                 for _, g in _followers(trio)), "followers never caught up")
+        for h in trio.hosts.values():
+            h.set_clock_rate(0.0001)  # no heartbeat or election for minutes
+        await asyncio.sleep(0.1)
+        yield trio
+    finally:
+        for h in trio.hosts.values():
+            h.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        trio.close()
+
+
+def _leader(trio: Trio) -> tuple[MultiRaftHost, Group]:
+    host = trio.leader_of(GROUP)
+    assert host is not None
+    g = host.group(GROUP)
+    assert g is not None
+    return host, g
+
+
+def _followers(trio: Trio) -> list[tuple[MultiRaftHost, Group]]:
+    leader = trio.leader_of(GROUP)
+    out = []
+    for h in trio.hosts.values():
+        g = h.group(GROUP)
+        if h is not leader and g is not None:
+            out.append((h, g))
+    return out
+
+
+async def _until(cond: object, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.005)
+
+
+async def _put(trio: Trio, sess: ShardSession, key: bytes, value: bytes = b"v") -> int:
+    host, g = _leader(trio)
+    seq = sess.next_seq()
+    fut = g.submit_write(make_command(Op.PUT, key, value, b"", False, sess.client_id, seq,
+                                      sess.ack_seq()))
+    host.wake()
+    await fut
+    sess.done(seq)
+    return g.core.commit_index
+
+
+async def test_a_follower_applies_only_after_the_delay(tmp_path: Path) -> None:
+    async with _trio(tmp_path, 3000.0) as trio:
+        sess = ShardSession()
+        t0 = time.monotonic()
+        index = await _put(trio, sess, b"a")
+        await _put(trio, sess, b"b")  # a second round inside the delay: held too
+        followers = _followers(trio)
+        await _until(lambda: all(g.core.commit_index >= index for _, g in followers),
+                     "followers never learned the commit")
+        if time.monotonic() - t0 < 2.0:  # (a loop stalled for seconds proves nothing here)
+            assert all(g.core.applied_index < index for _, g in followers), (
+                "a follower applied before its delay")
+        await _until(lambda: all(g.core.applied_index >= index + 1 for _, g in followers),
+                     "held entries were never applied")
+        for h, _ in followers:
+            with h.store.read() as txn:
+                assert h.sm.get(txn, GROUP, b"a") == b"v" and h.sm.get(txn, GROUP, b"b") == b"v"
+
+
+async def test_a_waiting_read_applies_at_once(tmp_path: Path) -> None:
+    """A sequential read on a follower must not wait out a long delay."""
+    async with _trio(tmp_path, 9_000.0) as trio:
+        index = await _put(trio, ShardSession(), b"k")
+        host, g = _followers(trio)[0]
+        await _until(lambda: g.core.commit_index >= index, "the follower never learned it")
+        assert g.core.applied_index < index
+        waiter = g.wait_applied(index)
+        host.wake()
+        assert await asyncio.wait_for(waiter, 3) >= index  # the delay is 9 s
+
+
+async def test_a_follower_that_becomes_leader_applies_its_backlog(tmp_path: Path) -> None:
+    async with _trio(tmp_path, 9_000.0) as trio:
+        index = await _put(trio, ShardSession(), b"k")
+        host, g = _followers(trio)[0]
+        await _until(lambda: g.core.commit_index >= index, "the follower never learned it")
+        assert g.core.applied_index < index
+        old_host, old = _leader(trio)
+        old.core.transfer_leader(host.node_id)
+        old_host.wake()
+        await _until(lambda: trio.leader_of(GROUP) is host, "leadership never moved")
+        # Its whole backlog, up to the no-op of its own term (which it must apply
+        # before its leader reads are served).
+        await _until(lambda: g.core.applied_index == g.core.commit_index > index,
+                     "the new leader kept its backlog", timeout=3)  # the delay is 9 s
+
+
+async def test_delay_zero_applies_with_the_commit(tmp_path: Path) -> None:
+    async with _trio(tmp_path, 0.0) as trio:
+        index = await _put(trio, ShardSession(), b"k")
+        followers = _followers(trio)
+        await _until(lambda: all(g.core.applied_index >= index for _, g in followers),
+                     "followers did not apply with the notice", timeout=5)
