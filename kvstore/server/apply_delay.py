@@ -12,7 +12,9 @@ stored data is the same, only later; what it costs is follower staleness:
 - `sequential` reads wait for no delay: a group with a waiting read (any
   `Group.apply_waiters`) applies at once, as a follower leaving the FOLLOWER
   role does (a new leader applies its backlog before it serves anything);
-- leader reads and writes are unaffected (only followers hold back).
+- leader reads and writes are unaffected (only followers hold back), and so
+  is a leader stepping down in the same turn as its last round commits (a
+  Ready with a role change, proposals or read states is never held).
 Conf-change entries and the metadata group are never held, and a backlog of
 `max_entries` entries or `max_bytes` bytes applies at once, which bounds the
 transaction that catches up.
@@ -71,7 +73,11 @@ class DelayedApplies:
         return self.held
 
     def _may_hold(self, g: Group, rd: Ready) -> bool:
+        # A role change in this Ready (a leader stepping down with its last round just
+        # committed), proposals or reads of this replica waiting on these entries: the
+        # turn answers them from this apply, so it must not wait.
         if (g.core.role != StateRole.FOLLOWER or g.gid == META_GROUP or g.apply_waiters
+                or g.proposals or rd.read_states or rd.soft_state is not None
                 or rd.snapshot is not None or len(rd.committed_entries) >= self.max_entries):
             return False
         size = 0

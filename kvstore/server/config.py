@@ -80,7 +80,8 @@ class NodeConfig:
     quiesce_ticks: int = 20
     # A leader whose commit index moved tells followers with its next append, or
     # after this many milliseconds if none goes out (kvstore/server/notices.py);
-    # it bounds how far reads served by followers lag. 0: at once, as etcd does.
+    # with follower_apply_delay_ms it bounds how far reads served by followers lag.
+    # 0: at once, as etcd does.
     commit_notice_delay_ms: float = 5.0
     # A follower may hold committed entries back this many milliseconds and apply
     # several rounds in one transaction (kvstore/server/apply_delay.py); reads it

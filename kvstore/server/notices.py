@@ -7,8 +7,9 @@ so the followers apply in the transaction of that append: no extra message, no
 extra turn and no extra fsync on each follower per round (server CPU per put
 -18% at 64 concurrent puts with all leaders on one node). When no proposal
 comes, this timer has the cores send the notices `delay` seconds after they
-were left pending, which bounds how far a follower's applied index lags its
-leader's commit (reads served by followers, sequential and stale, see it).
+were left pending, which bounds how long a follower takes to learn a commit;
+its applied index may then lag by up to `follower_apply_delay_ms` more
+(apply_delay.py), except when a read waits on it.
 
 The delay counts from when each group's notice became pending, not from when
 the timer was armed: a timer running from an older notice that an append has

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from kvstore.bench.host_round import Trio
 from kvstore.client.session import ShardSession
+from kvstore.raft import Entry, EntryType, ReadState, Ready, SoftState, StateRole
+from kvstore.server.apply_delay import DelayedApplies
 from kvstore.server.group import Group
 from kvstore.server.host import MultiRaftHost
 from kvstore.statemachine import Op, make_command
@@ -84,14 +86,14 @@ async def test_a_follower_applies_only_after_the_delay(tmp_path: Path) -> None:
         sess = ShardSession()
         t0 = time.monotonic()
         index = await _put(trio, sess, b"a")
-        await _put(trio, sess, b"b")  # a second round inside the delay: held too
+        last = await _put(trio, sess, b"b")  # a second round inside the delay: held too
         followers = _followers(trio)
         await _until(lambda: all(g.core.commit_index >= index for _, g in followers),
                      "followers never learned the commit")
         if time.monotonic() - t0 < 2.0:  # (a loop stalled for seconds proves nothing here)
             assert all(g.core.applied_index < index for _, g in followers), (
                 "a follower applied before its delay")
-        await _until(lambda: all(g.core.applied_index >= index + 1 for _, g in followers),
+        await _until(lambda: all(g.core.applied_index >= last for _, g in followers),
                      "held entries were never applied")
         for h, _ in followers:
             with h.store.read() as txn:
@@ -132,3 +134,27 @@ async def test_delay_zero_applies_with_the_commit(tmp_path: Path) -> None:
         followers = _followers(trio)
         await _until(lambda: all(g.core.applied_index >= index for _, g in followers),
                      "followers did not apply with the notice", timeout=5)
+
+
+async def test_a_ready_that_answers_someone_is_never_held(tmp_path: Path) -> None:
+    """The policy itself, on a real follower group: a Ready whose apply answers a
+    read, a role change (a leader stepping down as its last round commits) or a
+    conf change applies at once; the entries' content does not matter to it."""
+    async with _trio(tmp_path, 9_000.0) as trio:
+        _, g = _followers(trio)[0]
+        applies = DelayedApplies(9.0, lambda: None)
+        try:
+            plain = Ready(committed_entries=[Entry(1, 1, data=b"x")])
+            assert applies.hold([(g, plain)]) == {g.gid} and not plain.committed_entries
+            urgent = [
+                Ready(committed_entries=[Entry(1, 1, data=b"x")],
+                      read_states=[ReadState(1, b"ctx")]),
+                Ready(committed_entries=[Entry(1, 1, data=b"x")],
+                      soft_state=SoftState(0, StateRole.FOLLOWER)),
+                Ready(committed_entries=[Entry(1, 1, EntryType.CONF_CHANGE, b"cc")]),
+                Ready(committed_entries=[Entry(1, i, data=b"x") for i in range(1, 65)]),
+            ]
+            for rd in urgent:
+                assert applies.hold([(g, rd)]) == set() and rd.committed_entries, rd
+        finally:
+            applies.close()
