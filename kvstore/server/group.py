@@ -168,6 +168,11 @@ class Group:
             _, _, fut = heapq.heappop(w)
             if not fut.done():
                 fut.set_result(applied)
+        if w and all(f.done() for _, _, f in w):
+            # Only abandoned waits are left (reads that timed out or were cancelled,
+            # perhaps for an index this replica never reaches): drop them, or they
+            # would stay forever, count as pending and keep delayed apply off.
+            w.clear()
 
     def on_role_change(self) -> None:
         is_leader = self.core.role == StateRole.LEADER

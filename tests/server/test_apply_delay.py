@@ -158,3 +158,19 @@ async def test_a_ready_that_answers_someone_is_never_held(tmp_path: Path) -> Non
                 assert applies.hold([(g, rd)]) == set() and rd.committed_entries, rd
         finally:
             applies.close()
+
+
+async def test_an_abandoned_wait_is_dropped(tmp_path: Path) -> None:
+    """A sequential read for an index the replica never reaches times out: its
+    waiter must not stay (a leak, and it would keep delayed apply off)."""
+    async with _trio(tmp_path, 9_000.0) as trio:
+        host, g = _followers(trio)[0]
+        waiter = g.wait_applied(2**62)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiter, 0.05)
+        assert waiter.cancelled() and g.apply_waiters
+        index = await _put(trio, ShardSession(), b"k")
+        await _until(lambda: g.core.commit_index >= index and not g.apply_waiters,
+                     "the abandoned waiter stayed")
+        await asyncio.sleep(0.2)
+        assert g.core.applied_index < index, "delayed apply stayed off"
