@@ -164,7 +164,7 @@ async def test_an_abandoned_wait_is_dropped(tmp_path: Path) -> None:
     """A sequential read for an index the replica never reaches times out: its
     waiter must not stay (a leak, and it would keep delayed apply off)."""
     async with _trio(tmp_path, 9_000.0) as trio:
-        host, g = _followers(trio)[0]
+        _, g = _followers(trio)[0]
         waiter = g.wait_applied(2**62)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(waiter, 0.05)
