@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from kvstore.raft import EntryType, Ready, StateRole
 from kvstore.server.group import Group
+from kvstore.server.wake_timer import WakeTimer
 from kvstore.sharding.meta import META_GROUP
 
 _SLACK_S = 0.001
@@ -41,9 +42,8 @@ class DelayedApplies:
         self.delay_s = delay_s
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._wake = wake
         self._since: dict[int, float] = {}  # group -> loop time its backlog was first held
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = WakeTimer(wake)
         self.held: set[int] = set()  # the groups held back in the latest turn
 
     def hold(self, readies: list[tuple[Group, Ready]]) -> set[int]:
@@ -88,15 +88,9 @@ class DelayedApplies:
         return size < self.max_bytes
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is None and self._since:
-            self._timer = loop.call_at(min(self._since.values()) + self.delay_s, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._wake()
+        if self._since:
+            self._timer.arm(loop, min(self._since.values()) + self.delay_s)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         self._since.clear()

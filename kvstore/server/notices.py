@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
 from kvstore.server.group import Group
+from kvstore.server.wake_timer import WakeTimer
 
 _SLACK_S = 0.001
 
@@ -31,7 +32,7 @@ class DeferredNotices:
     def __init__(self, delay_s: float, wake: Callable[[], None]) -> None:
         self.delay_s = delay_s
         self._wake = wake
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = WakeTimer(self._fire)
         self._due = False
         self._since: dict[int, float] = {}  # group -> loop time its notice became pending
 
@@ -65,17 +66,13 @@ class DeferredNotices:
         self._arm(loop)
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._timer is None and self._since:
-            due = min(self._since.values()) + self.delay_s
-            self._timer = loop.call_at(due, self._fire)
+        if self._since:
+            self._timer.arm(loop, min(self._since.values()) + self.delay_s)
 
     def _fire(self) -> None:
-        self._timer = None
         self._due = True
         self._wake()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         self._since.clear()

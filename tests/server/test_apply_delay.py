@@ -18,31 +18,14 @@ from kvstore.server.apply_delay import DelayedApplies
 from kvstore.server.group import Group
 from kvstore.server.host import MultiRaftHost
 from kvstore.statemachine import Op, make_command
-
-GROUP = 1
+from tests.server.trio import GROUP, still_trio, until
 
 
 @contextlib.asynccontextmanager
 async def _trio(tmp_path: Path, delay_ms: float) -> AsyncIterator[Trio]:
-    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=0.0, quiesce_ticks=0,
-                follower_apply_delay_ms=delay_ms)
-    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
-    try:
-        deadline = time.monotonic() + 30
-        while trio.leader_of(GROUP) is None:
-            assert time.monotonic() < deadline, "no leader within 30 s"
-            await asyncio.sleep(0.02)
-        await _until(lambda: all(g.core.commit_index == _leader(trio)[1].core.commit_index
-                                 for _, g in _followers(trio)), "followers never caught up")
-        for h in trio.hosts.values():
-            h.set_clock_rate(0.0001)  # no heartbeat or election for minutes
-        await asyncio.sleep(0.1)
+    async with still_trio(tmp_path, commit_notice_delay_ms=0.0,
+                          follower_apply_delay_ms=delay_ms) as trio:
         yield trio
-    finally:
-        for h in trio.hosts.values():
-            h.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        trio.close()
 
 
 def _leader(trio: Trio) -> tuple[MultiRaftHost, Group]:
@@ -63,13 +46,6 @@ def _followers(trio: Trio) -> list[tuple[MultiRaftHost, Group]]:
     return out
 
 
-async def _until(cond: object, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.005)
-
-
 async def _put(trio: Trio, sess: ShardSession, key: bytes, value: bytes = b"v") -> int:
     host, g = _leader(trio)
     seq = sess.next_seq()
@@ -81,6 +57,15 @@ async def _put(trio: Trio, sess: ShardSession, key: bytes, value: bytes = b"v") 
     return g.core.commit_index
 
 
+async def _held_write(trio: Trio) -> tuple[MultiRaftHost, Group, int]:
+    """Write once; a follower that knows it committed but holds its apply, and the index."""
+    index = await _put(trio, ShardSession(), b"k")
+    host, g = _followers(trio)[0]
+    await until(lambda: g.core.commit_index >= index, "the follower never learned it")
+    assert g.core.applied_index < index
+    return host, g, index
+
+
 async def test_a_follower_applies_only_after_the_delay(tmp_path: Path) -> None:
     async with _trio(tmp_path, 3000.0) as trio:
         sess = ShardSession()
@@ -88,12 +73,12 @@ async def test_a_follower_applies_only_after_the_delay(tmp_path: Path) -> None:
         index = await _put(trio, sess, b"a")
         last = await _put(trio, sess, b"b")  # a second round inside the delay: held too
         followers = _followers(trio)
-        await _until(lambda: all(g.core.commit_index >= index for _, g in followers),
+        await until(lambda: all(g.core.commit_index >= index for _, g in followers),
                      "followers never learned the commit")
         if time.monotonic() - t0 < 2.0:  # (a loop stalled for seconds proves nothing here)
             assert all(g.core.applied_index < index for _, g in followers), (
                 "a follower applied before its delay")
-        await _until(lambda: all(g.core.applied_index >= last for _, g in followers),
+        await until(lambda: all(g.core.applied_index >= last for _, g in followers),
                      "held entries were never applied")
         for h, _ in followers:
             with h.store.read() as txn:
@@ -103,10 +88,7 @@ async def test_a_follower_applies_only_after_the_delay(tmp_path: Path) -> None:
 async def test_a_waiting_read_applies_at_once(tmp_path: Path) -> None:
     """A sequential read on a follower must not wait out a long delay."""
     async with _trio(tmp_path, 9_000.0) as trio:
-        index = await _put(trio, ShardSession(), b"k")
-        host, g = _followers(trio)[0]
-        await _until(lambda: g.core.commit_index >= index, "the follower never learned it")
-        assert g.core.applied_index < index
+        host, g, index = await _held_write(trio)
         waiter = g.wait_applied(index)
         host.wake()
         assert await asyncio.wait_for(waiter, 3) >= index  # the delay is 9 s
@@ -114,17 +96,14 @@ async def test_a_waiting_read_applies_at_once(tmp_path: Path) -> None:
 
 async def test_a_follower_that_becomes_leader_applies_its_backlog(tmp_path: Path) -> None:
     async with _trio(tmp_path, 9_000.0) as trio:
-        index = await _put(trio, ShardSession(), b"k")
-        host, g = _followers(trio)[0]
-        await _until(lambda: g.core.commit_index >= index, "the follower never learned it")
-        assert g.core.applied_index < index
+        host, g, index = await _held_write(trio)
         old_host, old = _leader(trio)
         old.core.transfer_leader(host.node_id)
         old_host.wake()
-        await _until(lambda: trio.leader_of(GROUP) is host, "leadership never moved")
+        await until(lambda: trio.leader_of(GROUP) is host, "leadership never moved")
         # Its whole backlog, up to the no-op of its own term (which it must apply
         # before its leader reads are served).
-        await _until(lambda: g.core.applied_index == g.core.commit_index > index,
+        await until(lambda: g.core.applied_index == g.core.commit_index > index,
                      "the new leader kept its backlog", timeout=3)  # the delay is 9 s
 
 
@@ -132,7 +111,7 @@ async def test_delay_zero_applies_with_the_commit(tmp_path: Path) -> None:
     async with _trio(tmp_path, 0.0) as trio:
         index = await _put(trio, ShardSession(), b"k")
         followers = _followers(trio)
-        await _until(lambda: all(g.core.applied_index >= index for _, g in followers),
+        await until(lambda: all(g.core.applied_index >= index for _, g in followers),
                      "followers did not apply with the notice", timeout=5)
 
 
@@ -170,7 +149,7 @@ async def test_an_abandoned_wait_is_dropped(tmp_path: Path) -> None:
             await asyncio.wait_for(waiter, 0.05)
         assert waiter.cancelled() and g.apply_waiters
         index = await _put(trio, ShardSession(), b"k")
-        await _until(lambda: g.core.commit_index >= index and not g.apply_waiters,
+        await until(lambda: g.core.commit_index >= index and not g.apply_waiters,
                      "the abandoned waiter stayed")
         await asyncio.sleep(0.2)
         assert g.core.applied_index < index, "delayed apply stayed off"

@@ -16,33 +16,13 @@ import pytest
 from kvstore.bench.host_round import Trio
 from kvstore.client.session import ShardSession
 from kvstore.statemachine import Op, make_command
-
-GROUP = 1
-
-
-async def _lead(trio: Trio) -> None:
-    deadline = time.monotonic() + 30
-    while trio.leader_of(GROUP) is None:
-        assert time.monotonic() < deadline, "no leader within 30 s"
-        await asyncio.sleep(0.02)
+from tests.server.trio import GROUP, still_trio
 
 
 @contextlib.asynccontextmanager
 async def _still_trio(tmp_path: Path, delay_ms: float) -> AsyncIterator[Trio]:
-    """Three running hosts with a leader, whose Raft clocks then all but stop."""
-    trio = Trio(str(tmp_path), 1, False, commit_notice_delay_ms=delay_ms, quiesce_ticks=0)
-    tasks = [asyncio.create_task(h.run()) for h in trio.hosts.values()]
-    try:
-        await _lead(trio)
-        for h in trio.hosts.values():
-            h.set_clock_rate(0.0001)  # the next tick (and heartbeat) is minutes away
-        await asyncio.sleep(0.1)  # let a heartbeat already sent arrive
+    async with still_trio(tmp_path, commit_notice_delay_ms=delay_ms) as trio:
         yield trio
-    finally:
-        for h in trio.hosts.values():
-            h.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        trio.close()
 
 
 async def _put(trio: Trio, sess: ShardSession, key: bytes) -> int:
