@@ -216,12 +216,31 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> NodeConfig:
     for key in ("node_id", "listen", "data_dir"):
         if key not in raw:
             raise ConfigError(f"missing required setting: {key}")
+    _check_scalar_types(raw)
     try:
         cfg = NodeConfig(**raw)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
     cfg.validate()
     return cfg
+
+
+# TOML gives ints, floats, bools and strings as such; a float setting takes an int.
+_SCALARS: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"), "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"), "str": ((str,), "a string")}
+
+
+def _check_scalar_types(raw: dict[str, Any]) -> None:
+    """A value of the wrong type fails here, by name, not as a TypeError in validate."""
+    for f in fields(NodeConfig):
+        spec = _SCALARS.get(str(f.type))
+        if spec is None or f.name not in raw:
+            continue
+        want, what = spec
+        v = raw[f.name]
+        if not isinstance(v, want) or (isinstance(v, bool) and bool not in want):
+            raise ConfigError(f"{f.name} must be {what}, got {v!r}")
 
 
 def _peers_from_toml(v: Any) -> dict[int, str]:

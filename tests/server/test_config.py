@@ -38,7 +38,12 @@ def test_toml_is_loaded_and_flags_override(tmp_path: Path) -> None:
     ({"peer_transport": "udp"}, "peer_transport must be 'tcp' or 'grpc'"),
     ({"leader_policy": "random"}, "leader_policy must be 'spread' or 'pack'"),
     ({"raft_tcp_port": 70000}, "raft_tcp_port must be between 0 and 65535"),
-    ({"raft_tcp_port": "7100"}, "raft_tcp_port must be between 0 and 65535"),
+    ({"raft_tcp_port": "7100"}, "raft_tcp_port must be an integer, got '7100'"),
+    ({"follower_apply_delay_ms": -1}, "follower_apply_delay_ms must be between 0 and 10000"),
+    ({"follower_apply_delay_ms": "40"}, "follower_apply_delay_ms must be a number, got '40'"),
+    ({"tick_ms": 2.5}, "tick_ms must be an integer, got 2.5"),
+    ({"fsync": 1}, "fsync must be true or false, got 1"),
+    ({"shards": True}, "shards must be an integer, got True"),
 ])
 def test_bad_settings_name_the_problem(tmp_path: Path, override: dict[str, object],
                                        message: str) -> None:
