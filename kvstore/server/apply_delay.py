@@ -30,10 +30,8 @@ from collections.abc import Callable
 
 from kvstore.raft import EntryType, Ready, StateRole
 from kvstore.server.group import Group
-from kvstore.server.wake_timer import WakeTimer
+from kvstore.server.wake_timer import SLACK_S, WakeTimer
 from kvstore.sharding.meta import META_GROUP
-
-_SLACK_S = 0.001
 
 
 class DelayedApplies:
@@ -44,15 +42,14 @@ class DelayedApplies:
         self.max_bytes = max_bytes
         self._since: dict[int, float] = {}  # group -> loop time its backlog was first held
         self._timer = WakeTimer(wake)
-        self.held: set[int] = set()  # the groups held back in the latest turn
 
     def hold(self, readies: list[tuple[Group, Ready]]) -> set[int]:
         """Empty `committed_entries` of the Readies whose apply may wait; their groups.
 
         The cores re-offer held entries (from applied + 1) in a later Ready."""
-        self.held = set()
+        held: set[int] = set()
         if self.delay_s <= 0:
-            return self.held
+            return held
         loop = asyncio.get_running_loop()
         now = loop.time()
         for g, rd in readies:
@@ -60,17 +57,17 @@ class DelayedApplies:
                 continue
             since = self._since.get(g.gid)
             if not self._may_hold(g, rd) or (since is not None
-                                             and now - since >= self.delay_s - _SLACK_S):
+                                             and now - since >= self.delay_s - SLACK_S):
                 self._since.pop(g.gid, None)
                 continue
             if since is None:
                 self._since[g.gid] = now
             rd.committed_entries = []
-            self.held.add(g.gid)
-        for gid in [gid for gid in self._since if gid not in self.held]:
+            held.add(g.gid)
+        for gid in [gid for gid in self._since if gid not in held]:
             del self._since[gid]  # applied, or no longer offered (a snapshot, a removal)
-        self._arm(loop)
-        return self.held
+        self._timer.arm_earliest(loop, self._since, self.delay_s)
+        return held
 
     def _may_hold(self, g: Group, rd: Ready) -> bool:
         # A role change in this Ready (a leader stepping down with its last round just
@@ -86,10 +83,6 @@ class DelayedApplies:
                 return False
             size += len(e.data)
         return size < self.max_bytes
-
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._since:
-            self._timer.arm(loop, min(self._since.values()) + self.delay_s)
 
     def close(self) -> None:
         self._timer.cancel()

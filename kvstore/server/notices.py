@@ -23,9 +23,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
 from kvstore.server.group import Group
-from kvstore.server.wake_timer import WakeTimer
-
-_SLACK_S = 0.001
+from kvstore.server.wake_timer import SLACK_S, WakeTimer
 
 
 class DeferredNotices:
@@ -46,7 +44,7 @@ class DeferredNotices:
                 since.setdefault(g.gid, now)
             elif since:
                 since.pop(g.gid, None)  # carried by an append, or no longer the leader
-        self._arm(loop)
+        self._timer.arm_earliest(loop, self._since, self.delay_s)
 
     def flush_due(self, groups: Mapping[int, Group]) -> None:
         """At the start of a turn, if the timer fired: send the notices pending >= delay."""
@@ -54,8 +52,7 @@ class DeferredNotices:
             return
         self._due = False
         loop = asyncio.get_running_loop()
-        # uvloop's clock and timers have 1 ms resolution: a timer may fire that early.
-        oldest = loop.time() - self.delay_s + _SLACK_S
+        oldest = loop.time() - self.delay_s + SLACK_S
         for gid, since in list(self._since.items()):
             g = groups.get(gid)
             if g is None or not g.core.commit_notice_pending:
@@ -63,11 +60,7 @@ class DeferredNotices:
             elif since <= oldest:
                 del self._since[gid]
                 g.core.flush_commit_notice()
-        self._arm(loop)
-
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._since:
-            self._timer.arm(loop, min(self._since.values()) + self.delay_s)
+        self._timer.arm_earliest(loop, self._since, self.delay_s)
 
     def _fire(self) -> None:
         self._due = True

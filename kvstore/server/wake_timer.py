@@ -8,7 +8,11 @@ after each turn for whatever is still waiting, so a timer that fires early
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+# uvloop's clock and timers have 1 ms resolution: a timer may fire that early, so
+# owners count work as due this much before its time.
+SLACK_S = 0.001
 
 
 class WakeTimer:
@@ -20,6 +24,12 @@ class WakeTimer:
         """Fire at loop time `when`, unless a timer is already pending."""
         if self._timer is None:
             self._timer = loop.call_at(when, self._fire)
+
+    def arm_earliest(self, loop: asyncio.AbstractEventLoop, since: Mapping[int, float],
+                     delay_s: float) -> None:
+        """Fire `delay_s` after the oldest of `since` (key -> loop time), if any."""
+        if since:
+            self.arm(loop, min(since.values()) + delay_s)
 
     def _fire(self) -> None:
         self._timer = None
